@@ -1,0 +1,1 @@
+"""What runs inside the child process: the bootstrap and the pytest plugin. Keep it small."""

@@ -1,0 +1,33 @@
+"""Child bootstrap: read the job from stdin, settle the process, run pytest, leave without teardown.
+
+Started as `python -I -m grader.child` by the parent (or forked from a warm worker). The job is a
+JSON object on stdin; stdin is then replaced by an empty file so that `input()` meets end-of-file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.buffer.read())
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.chdir(job["cwd"])
+
+    import torch
+
+    torch.set_num_threads(int(job.get("threads", 1)))
+    from grader.child.plugin import run
+
+    code = run(job)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0 if code in (0, 1) else code)
+
+
+if __name__ == "__main__":
+    main()
