@@ -1,0 +1,97 @@
+"""`grade build`: regenerate what students receive from the reference, or check it has not drifted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from grader import golden
+from grader._exceptions import ConfigError
+from grader.compare import compare
+from grader.exercise import CONFIG_NAME, Exercise
+from grader.stubs import stub_notebook, strip_solution
+from grader.wire import decode
+
+
+def expected_files(exercise: Exercise) -> dict[Path, str]:
+    """Generated file -> the text it must hold (everything but the golden values)."""
+    if exercise.reference_dir is None:
+        raise ConfigError(f"{exercise.name}: building needs reference/{exercise.name}")
+    module = exercise.config.module
+    stub = strip_solution(exercise.solution_path.read_text(encoding="utf-8"), filename=str(exercise.solution_path))
+    return {
+        exercise.public_dir / f"{module}.py": stub,
+        exercise.public_dir / f"{module}.ipynb": stub_notebook(stub, name=module),
+        exercise.public_dir / CONFIG_NAME: (exercise.reference_dir / CONFIG_NAME).read_text(encoding="utf-8"),
+    }
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def is_untouched_stub(exercise: Exercise, path: Path) -> bool:
+    try:
+        stubs = json.loads(exercise.public_golden_path.read_text(encoding="utf-8")).get("stubs", {})
+        return stubs.get(path.name) == _digest(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+
+
+def build(exercise: Exercise, *, check: bool, console: Console) -> int:
+    files = expected_files(exercise)
+    stale = [p for p, text in files.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
+    with console.status("recording public golden values from the reference …"):
+        document = golden.record(exercise, "public")
+    document["stubs"] = {p.name: _digest(t) for p, t in files.items() if p.suffix in (".py", ".ipynb")}
+    drift = golden_drift(exercise.public_golden_path, document)
+    if check:
+        for p in stale:
+            console.print(f"[red]out of date:[/] {p} (run `grade build {exercise.name}`)")
+        if drift:
+            console.print(f"[red]out of date:[/] {exercise.public_golden_path}: {drift}")
+        if stale or drift:
+            return 1
+        console.print(f"[green]{exercise.name}: stubs, config and public golden values are up to date[/]")
+        return 0
+    for p in stale:
+        p.write_text(files[p], encoding="utf-8")
+        console.print(f"wrote {p}")
+    if drift:
+        golden.write(document, exercise.public_golden_path)
+        console.print(f"wrote {exercise.public_golden_path} ({len(document['tests'])} tests)")
+    if not stale and not drift:
+        console.print(f"{exercise.name}: already up to date")
+    shutil.rmtree(exercise.public_dir / "__pycache__", ignore_errors=True)
+    return 0
+
+
+def golden_drift(path: Path, fresh: dict[str, Any]) -> str:
+    """'' when the stored golden values match a fresh recording (within tolerance), else why not."""
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "missing or unreadable"
+    for key in ("version", "stubs"):
+        if stored.get(key) != fresh.get(key):
+            return f"{key} changed"
+    old, new = stored.get("tests", {}), fresh["tests"]
+    if set(old) != set(new):
+        return f"tests differ: {sorted(set(old) ^ set(new))[:5]}"
+    for key, test in new.items():
+        before = old[key]
+        if {k: v for k, v in before.items() if k != "checks"} != {k: v for k, v in test.items() if k != "checks"}:
+            return f"{key}: points, tags or description changed"
+        if len(before["checks"]) != len(test["checks"]):
+            return f"{key}: number of checks changed"
+        for a, b in zip(before["checks"], test["checks"], strict=True):
+            if {k: v for k, v in a.items() if k != "v"} != {k: v for k, v in b.items() if k != "v"}:
+                return f"{key}: check rules changed"
+            if compare(decode(a["v"]), decode(b["v"]), rtol=1e-6, atol=1e-7) is not None:
+                return f"{key}: golden values changed"
+    return ""

@@ -1,0 +1,143 @@
+"""The `grade` command: `grade ex2 [PATH]` for students, verbs for instructors.
+
+    grade EXERCISE [PATH]        grade a submission (default: your working copy)
+    grade build EXERCISE         regenerate stubs and public golden values from the reference
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from enum import IntEnum
+from pathlib import Path
+
+from rich.console import Console
+
+from grader import __version__
+from grader._exceptions import ExerciseNotFound, GraderError, SubmissionError
+from grader.exercise import Exercise, find_exercise
+
+VERBS = ("build",)
+
+
+class ExitCode(IntEnum):
+    OK = 0  # grading completed, whatever the score
+    BELOW_THRESHOLD = 1  # --fail-under was not met
+    USAGE = 2  # bad command line (argparse's own code)
+    BAD_INPUT = 3  # the submission or exercise could not be used
+    INTERNAL = 4  # a bug in the grader
+
+
+def _grade_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="grade",
+        description="Grade a PyTorch exercise: public tests in your copy, hidden tests where the reference is present.",
+        epilog="Instructor verbs: `grade build EXERCISE` (stubs + public golden values). Exit codes: 0 graded, "
+        "1 below --fail-under, 2 usage, 3 unusable submission or exercise, 4 internal error.",
+    )
+    p.add_argument("exercise", help="the exercise, e.g. ex2")
+    p.add_argument("path", nargs="?", type=Path, help="a .py file, a notebook, a folder or a .zip (default: your working copy)")
+    p.add_argument("--device", action="append", choices=["cpu", "cuda", "mps", "meta"],
+                   help="grade on this device (repeatable; default: every available one)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the result as Gradescope-style results.json")
+    p.add_argument("--fail-under", type=float, metavar="N", help="exit with status 1 when the score is below N")
+    p.add_argument("--public-only", action="store_true", help="run only the public tests, even where hidden ones exist")
+    p.add_argument("--timeout", type=float, metavar="S", help="seconds per test (default: the exercise's)")
+    p.add_argument("--memory", type=int, metavar="MB", help="memory limit of the child in MiB (default: the exercise's)")
+    p.add_argument("--version", action="version", version=f"grader {__version__}")
+    return p
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="grade build", description="Regenerate an exercise's stubs (ex.py, ex.ipynb), "
+                                "its grading.toml copy and its public golden values from reference/EXERCISE.")
+    p.add_argument("exercise")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is out of date")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    console = Console(stderr=False, highlight=False)
+    errors = Console(stderr=True, highlight=False)
+    try:
+        if argv and argv[0] == "build":
+            from grader.build import build
+
+            args = _build_parser().parse_args(argv[1:])
+            return build(_find(args.exercise), check=args.check, console=console)
+        return _grade(_grade_parser().parse_args(argv), console)
+    except SubmissionError as exc:
+        errors.print(f"[bold red]error:[/] {exc}")
+        return ExitCode.BAD_INPUT
+    except GraderError as exc:
+        errors.print(f"[bold red]error:[/] {exc}")
+        return ExitCode.BAD_INPUT
+    except KeyboardInterrupt:
+        errors.print("[yellow]interrupted[/]")
+        return 130
+
+
+def _find(name: str) -> Exercise:
+    return find_exercise(name)
+
+
+def _working_copy(exercise: Exercise) -> Path:
+    """The student's own file: in the current folder, else in the exercise folder."""
+    module = exercise.config.module
+    for folder in (Path.cwd(), exercise.public_dir):
+        candidates = [folder / f"{module}.ipynb", folder / f"{module}.py"]
+        existing = [c for c in candidates if c.is_file()]
+        if not existing:
+            continue
+        if len(existing) == 1:
+            return existing[0]
+        from grader.build import is_untouched_stub
+
+        edited = [c for c in existing if not is_untouched_stub(exercise, c)]
+        if len(edited) == 1:
+            return edited[0]
+        return max(edited or existing, key=lambda c: c.stat().st_mtime)
+    raise SubmissionError(f"no {module}.py or {module}.ipynb here or in {exercise.public_dir}: pass the file to grade")
+
+
+def _grade(args: argparse.Namespace, console: Console) -> int:
+    from grader.grading import Options, grade
+    from grader.reports import gradescope, terminal
+
+    if args.fail_under is not None and args.fail_under < 0:
+        raise GraderError(f"--fail-under must be at least 0 (not {args.fail_under:g})")
+    if args.timeout is not None and args.timeout <= 0:
+        raise GraderError(f"--timeout must be positive (not {args.timeout:g})")
+    try:
+        exercise = _find(args.exercise)
+    except ExerciseNotFound as exc:
+        if args.exercise.endswith((".py", ".ipynb", ".zip")):
+            raise ExerciseNotFound(f"{exc}; the exercise comes first: `grade ex2 {args.exercise}`") from None
+        raise
+    path = args.path or _working_copy(exercise)
+    if not path.exists():
+        raise SubmissionError(f"no such file or folder: {path}")
+    options = Options(devices=args.device, hidden=not args.public_only, test_timeout=args.timeout, memory_mb=args.memory)
+    with console.status(f"grading {path} …", spinner="dots"):
+        result = grade(exercise, path, options)
+    terminal.render(result, console)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(gradescope.render(result), encoding="utf-8")
+    if result.error and not result.tests:
+        return ExitCode.BAD_INPUT
+    if result.error and "does not compile" not in result.error and "while loading" not in result.error:
+        return ExitCode.BAD_INPUT
+    if args.fail_under is not None and result.score < args.fail_under:
+        return ExitCode.BELOW_THRESHOLD
+    return ExitCode.OK
+
+
+def entry() -> None:
+    try:
+        code = main()
+    except Exception:  # a grader bug: show the traceback, exit with the internal-error code
+        Console(stderr=True).print_exception(max_frames=8)
+        code = ExitCode.INTERNAL
+    raise SystemExit(code)

@@ -1,0 +1,154 @@
+"""Golden values: recorded once from the reference solution in a trusted run, stored as JSON.
+
+Public tests' golden values ship with the exercise (`exercises/<name>/golden.json`) so that a
+student's copy grades without the reference; hidden tests' are cached beside the reference,
+keyed by the exercise's version, and never leave it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from grader._exceptions import GoldenError
+from grader.exercise import Exercise
+from grader.runner import ChildRunner, RunLimits, TestFile
+from grader.sandbox import Sandbox
+from grader.submission import Cell
+
+RECORD_DEVICES = ["cpu", "meta"]
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class GoldenTest:
+    key: str
+    points: float
+    tags: list[str]
+    doc: str
+    checks: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class GoldenSet:
+    group: str  # "public" or "hidden"
+    version: str
+    tests: dict[str, GoldenTest]
+
+    @property
+    def files(self) -> list[str]:
+        return sorted({key.split("::")[0] for key in self.tests})
+
+
+def test_files(exercise: Exercise, group: str) -> list[TestFile]:
+    paths = exercise.public_tests if group == "public" else exercise.hidden_tests
+    return [TestFile(group, p) for p in paths]
+
+
+def record(exercise: Exercise, group: str) -> dict[str, Any]:
+    """Run `group`'s tests against the reference in a trusted child; return the golden document."""
+    config = exercise.config
+    limits = config.limits
+    runner = ChildRunner(
+        sandbox=Sandbox(namespaces=False),
+        limits=RunLimits(limits.test_timeout * 3, limits.load_timeout, limits.total_timeout * 3, limits.memory_mb * 2, limits.output_kb * 1024),
+    )
+    solution = exercise.solution_path
+    job = {
+        "cells": [Cell(0, solution.name, solution.read_text(encoding="utf-8")).__dict__],
+        "devices": RECORD_DEVICES,
+        "forbidden": config.forbidden_calls(),
+        "module_name": config.module,
+        "threads": 1,
+    }
+    obs = runner.run(files=test_files(exercise, group), job=job)
+    problems = [f"loading the reference: {e.get('error')}" for e in obs.load_errors]
+    if obs.load_failure:
+        problems.append(obs.load_failure)
+    tests: dict[str, Any] = {}
+    for entry in obs.collected:
+        run = obs.tests.get(entry["id"])
+        if run is None or not run.ended or run.failure or run.error:
+            why = (run.failure or run.error) if run else "did not run"
+            problems.append(f"{entry['id']}: {why or 'did not end'}")
+            continue
+        if run.forbidden:
+            problems.append(f"{entry['id']}: the reference calls forbidden {', '.join(run.forbidden)}")
+        if entry.get("points") is None or not entry.get("tags"):
+            problems.append(f"{entry['id']}: needs @pytest.mark.points(N) and @pytest.mark.spec(...)")
+            continue
+        checks = [_rule(run.checks[i]) for i in sorted(run.checks)]
+        if not checks:
+            problems.append(f"{entry['id']}: checks nothing")
+        tests[entry["id"]] = {
+            "points": entry["points"],
+            "tags": entry["tags"],
+            "doc": (entry.get("doc") or [""])[0] if isinstance(entry.get("doc"), list) else "",
+            "checks": checks,
+        }
+    if problems:
+        raise GoldenError(f"recording {group} golden values of {exercise.name} failed:\n  " + "\n  ".join(problems[:20]))
+    return {"format": FORMAT, "exercise": exercise.name, "group": group, "version": exercise.version(hidden=group == "hidden"),
+            "torch": torch.__version__.split("+")[0], "tests": tests}
+
+
+def _rule(message: dict[str, Any]) -> dict[str, Any]:
+    keep = ("rule", "rtol", "atol", "expected", "property", "name", "v")
+    return {k: message[k] for k in keep if message.get(k) is not None}
+
+
+def write(document: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".golden-")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(document, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def parse(document: dict[str, Any], source: str) -> GoldenSet:
+    if document.get("format") != FORMAT or not isinstance(document.get("tests"), dict):
+        raise GoldenError(f"{source} is not a golden-value file of this grader version")
+    tests = {
+        key: GoldenTest(key, float(t["points"]), list(t["tags"]), str(t.get("doc", "")), list(t["checks"]))
+        for key, t in document["tests"].items()
+    }
+    return GoldenSet(str(document["group"]), str(document["version"]), tests)
+
+
+def load(path: Path) -> GoldenSet:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GoldenError(f"no golden values at {path}: run `grade build` for this exercise") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GoldenError(f"{path} is corrupt ({exc}): run `grade build` again") from None
+    return parse(document, str(path))
+
+
+def public(exercise: Exercise) -> GoldenSet:
+    return load(exercise.public_golden_path)
+
+
+def hidden_cache_path(exercise: Exercise) -> Path:
+    assert exercise.reference_dir is not None
+    return exercise.reference_dir / ".golden-cache" / f"hidden-{exercise.version(hidden=True)}.json"
+
+
+def hidden(exercise: Exercise) -> GoldenSet:
+    """Hidden golden values for the current version, recorded now if not cached yet."""
+    path = hidden_cache_path(exercise)
+    if path.is_file():
+        try:
+            return load(path)
+        except GoldenError:
+            pass  # a corrupt cache is re-recorded
+    document = record(exercise, "hidden")
+    write(document, path)
+    return parse(document, str(path))

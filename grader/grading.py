@@ -1,0 +1,129 @@
+"""Grade one submission: load it, run the tests in the sandboxed child, judge, build the result."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from grader import golden
+from grader._exceptions import SubmissionError
+from grader.exercise import Exercise
+from grader.judge import Judge, load_properties, parts
+from grader.result import GradeResult, LoadError, Status, TestResult, Visibility
+from grader.runner import ChildRunner, Observation, RunLimits
+from grader.sandbox import Sandbox
+from grader.submission import Submission, load_submission
+
+
+def available_devices() -> list[str]:
+    """Every device this machine can grade on, and `meta` to catch hard-coded devices without a GPU."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return [*devices, "meta"]
+
+
+@dataclass
+class Options:
+    devices: list[str] | None = None  # None: every available device
+    hidden: bool = True  # run hidden tests when the reference is present
+    test_timeout: float | None = None
+    total_timeout: float | None = None
+    memory_mb: int | None = None
+    hide: list[Path] = field(default_factory=list)  # more folders the child must not see
+    namespaces: bool = True
+    scratch_base: Path | None = None
+
+
+def grade(exercise: Exercise, path: Path, options: Options | None = None) -> GradeResult:
+    options = options or Options()
+    started = time.monotonic()
+    config = exercise.config
+    devices = options.devices or available_devices()
+    if "meta" not in devices:
+        devices = [*devices, "meta"]
+    sets = [golden.public(exercise)]
+    if options.hidden and exercise.reference_dir is not None:
+        sets.append(golden.hidden(exercise))
+    sandbox = Sandbox(hide=[*([exercise.reference_dir] if exercise.reference_dir else []), *options.hide],
+                      namespaces=options.namespaces)
+    judge = Judge(config, load_properties(exercise.properties_paths()), devices)
+
+    error = ""
+    load_errors: list[LoadError] = []
+    obs = Observation()
+    try:
+        submission = load_submission(path, module=config.module)
+    except SubmissionError as exc:
+        error = str(exc)
+        submission = None
+    if submission is not None and (compile_error := submission.compile_error()):
+        error = f"does not compile: {compile_error}"
+    if submission is not None and not error:
+        obs = _run(exercise, submission, sets, devices, sandbox, options)
+        load_errors = [LoadError(label=str(e.get("label", "")), error=str(e.get("error", ""))[:300], where=str(e.get("where", ""))[:100])
+                       for e in obs.load_errors]
+
+    tests: list[TestResult] = []
+    for gset in sets:
+        tests += judge.grade(gset, obs, load_failure=error or obs.load_failure)
+    graded_by_part: dict[str, float] = {}
+    for t in tests:
+        graded_by_part[t.part] = graded_by_part.get(t.part, 0.0) + t.max_score
+    not_graded = {p.name: p.points - graded_by_part.get(p.name, 0.0) for p in config.parts}
+    flags = sorted({*obs.flags, *(f for t in tests for f in t.flags)})
+    return GradeResult(
+        exercise=exercise.name,
+        title=config.title,
+        submission=str(path),
+        score=round(sum(t.score for t in tests), 6),
+        max_score=config.max_score,
+        graded_max_score=sum(t.max_score for t in tests),
+        hidden_run=len(sets) > 1,
+        parts=parts(config, tests, not_graded=not_graded),
+        tests=tests,
+        load_errors=load_errors,
+        error=error or obs.load_failure,
+        devices=devices,
+        protections=sandbox.protections,
+        flags=flags,
+        duration_s=round(time.monotonic() - started, 3),
+    )
+
+
+def _run(exercise: Exercise, submission: Submission, sets: list[golden.GoldenSet], devices: list[str], sandbox: Sandbox, options: Options) -> Observation:
+    limits = exercise.config.limits
+    runner = ChildRunner(
+        sandbox=sandbox,
+        limits=RunLimits(
+            test_timeout=options.test_timeout or limits.test_timeout,
+            load_timeout=limits.load_timeout,
+            total_timeout=options.total_timeout or limits.total_timeout,
+            memory_mb=options.memory_mb or limits.memory_mb,
+            output_bytes=limits.output_kb * 1024,
+        ),
+        scratch_base=options.scratch_base,
+    )
+    job = {
+        "cells": [c.__dict__ for c in submission.cells],
+        "devices": devices,
+        "forbidden": exercise.config.forbidden_calls(),
+        "module_name": exercise.config.module,
+        "hide_tests": True,
+        "threads": 1,
+    }
+    files = [f for gset in sets for f in golden.test_files(exercise, gset.group)]
+    return runner.run(files=files, job=job)
+
+
+def failed_everything(result: GradeResult) -> bool:
+    return all(t.status is Status.failed for t in result.tests)
+
+
+__all__ = ["Options", "Visibility", "available_devices", "failed_everything", "grade"]

@@ -1,0 +1,198 @@
+"""The verdicts: golden values against what the child sent and what the parent saw.
+
+A test passes only if every check the reference recorded for it arrived and was judged right, on
+every device it ran on, with no forbidden call. Points belong to a test function; its
+parametrized instances (one per device) must all pass.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.compare import compare
+from grader.config import ExerciseConfig
+from grader.golden import GoldenSet, GoldenTest
+from grader.result import PartResult, Status, TestResult, Visibility
+from grader.runner import Observation, TestRun
+from grader.wire import WireError, decode
+
+Property = Callable[[Any], tuple[bool, str]]
+ACCELERATORS = ("cuda", "mps", "xpu")
+_PARAMS = re.compile(r"^(?P<base>[^\[]+)(?:\[(?P<params>.*)\])?$")
+MAX_REASON = 240
+
+
+def load_properties(paths: list[Path]) -> dict[str, Property]:
+    """The exercise's trusted property functions (run in the parent, never in the child)."""
+    found: dict[str, Property] = {}
+    for i, path in enumerate(paths):
+        spec = importlib.util.spec_from_file_location(f"_grader_properties_{i}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found.update({name: fn for name, fn in vars(module).items() if callable(fn) and not name.startswith("_")})
+    return found
+
+
+def instances(key: str, devices: list[str]) -> list[tuple[str, str | None]]:
+    """(node id, expected device) for each run of golden test `key` on `devices`."""
+    m = _PARAMS.match(key)
+    if not m or not m.group("params"):
+        return [(key, None)]
+    params = m.group("params").split("-")
+    if "meta" in params:
+        return [(key, "meta")] if "meta" in devices else []
+    if "cpu" in params:
+        out = []
+        for device in devices:
+            if device == "meta":
+                continue
+            swapped = "-".join(device if p == "cpu" else p for p in params)
+            out.append((f"{m.group('base')}[{swapped}]", device))
+        return out
+    return [(key, None)]
+
+
+def function_of(key: str) -> str:
+    return key.split("[", 1)[0]
+
+
+@dataclass(frozen=True)
+class Judge:
+    config: ExerciseConfig
+    properties: dict[str, Property]
+    devices: list[str]
+
+    def grade(self, golden: GoldenSet, obs: Observation, *, load_failure: str = "") -> list[TestResult]:
+        functions: dict[str, list[GoldenTest]] = {}
+        for key, test in golden.tests.items():
+            functions.setdefault(function_of(key), []).append(test)
+        results = []
+        visibility = Visibility.visible if golden.group == "public" else Visibility.hidden
+        for function, tests in functions.items():
+            results.append(self._grade_function(function, tests, obs, visibility, load_failure))
+        return results
+
+    def _grade_function(self, function: str, tests: list[GoldenTest], obs: Observation, visibility: Visibility, load_failure: str) -> TestResult:
+        first = tests[0]
+        reason, where, output, flags = "", "", "", []
+        notes = []
+        for test in tests:
+            for node_id, device in instances(test.key, self.devices):
+                run = obs.tests.get(node_id)
+                verdict = self._instance(test, run, device, visibility, load_failure)
+                if verdict is None:
+                    continue
+                if verdict.startswith("note:"):
+                    notes.append(verdict[5:].strip())
+                    continue
+                if not reason:
+                    suffix = f" (on {device})" if device and len(self.devices) > 1 and device != "cpu" else ""
+                    reason = verdict + suffix
+                    where = run.where if run else ""
+                    output = run.output if run else ""
+                    if run and run.failure:
+                        flags.append(run.failure.split(" (")[0])
+        passed = not reason
+        hidden = visibility is Visibility.hidden
+        if hidden:
+            output = output[:300]
+        return TestResult(
+            name=function.split("::")[-1],
+            description=first.doc,
+            part=self.config.part_of(first.tags[0]) or "Other",
+            tags=first.tags,
+            max_score=first.points,
+            score=first.points if passed else 0.0,
+            status=Status.passed if passed else Status.failed,
+            reason=_one_line(reason if reason else "; ".join(notes)),
+            output=output,
+            visibility=visibility,
+            where=where,
+            flags=flags,
+        )
+
+    def _instance(self, test: GoldenTest, run: TestRun | None, device: str | None, visibility: Visibility, load_failure: str) -> str | None:
+        """None when this run of the test is right, else why not."""
+        function = f"`{test.tags[0]}`"
+        if load_failure:
+            return load_failure
+        if run is None:
+            return "did not run"
+        if run.failure:
+            during = "during" if run.failure.startswith(("exited", "crashed", "was killed")) else "in"
+            return f"{run.failure} {during} {function}"
+        forbidden = {name for tag in test.tags for name in self.config.forbidden_calls().get(tag, [])}
+        used = sorted(forbidden & set(run.forbidden))
+        if used:
+            return f"calls forbidden {', '.join(used)}"
+        tol = self.config.tolerance
+        for i, rule in enumerate(test.checks):
+            message = run.checks.get(i)
+            label = rule.get("name") or (f"value {i + 1}" if len(test.checks) > 1 else "")
+            if message is None:
+                if device == "meta" and "meta" in run.error.lower():
+                    return "note: could not run on the meta device (not counted)"
+                if run.error:
+                    return _memory(run.error)
+                return f"produced no value for {label or 'the check'}"
+            try:
+                got = decode(message.get("v"))
+            except (WireError, ValueError, TypeError) as exc:
+                return f"sent an unreadable value ({exc})"
+            verdict = self._check(rule, got, device, reveal=visibility is Visibility.visible, tol=(tol.rtol, tol.atol))
+            if verdict is not None:
+                return f"{label}: {verdict}" if label else verdict
+        if not run.ended:
+            return "did not finish"
+        return None
+
+    def _check(self, rule: dict[str, Any], got: Any, device: str | None, *, reveal: bool, tol: tuple[float, float]) -> str | None:
+        kind = rule.get("rule")
+        if kind == "equal":
+            expected = decode(rule["v"])
+            rtol = rule.get("rtol", tol[0]) if rule.get("rtol") is not None else tol[0]
+            atol = rule.get("atol", tol[1]) if rule.get("atol") is not None else tol[1]
+            return compare(expected, got, rtol=rtol, atol=atol, expected_device=device, reveal=reveal)
+        if kind == "raises":
+            want = rule.get("expected", "an exception")
+            if not isinstance(got, dict) or got.get("matches") is not True or not isinstance(got.get("raised"), str):
+                raised = got.get("raised") if isinstance(got, dict) else None
+                if not raised:
+                    return f"expected {want} to be raised, but nothing was raised"
+                message = got.get("message", "") if isinstance(got, dict) else ""
+                return f"expected {want} to be raised, got {raised}" + (f": {message}" if message else "")
+            return None
+        if kind == "property":
+            name = str(rule.get("property"))
+            fn = self.properties.get(name)
+            if fn is None:
+                return f"grader misconfigured: no property {name!r}"
+            ok, message = fn(got)
+            return None if ok else str(message)
+        return f"grader misconfigured: unknown rule {kind!r}"
+
+
+def _memory(error: str) -> str:
+    if "MemoryError" in error or "can't allocate memory" in error or "out of memory" in error.lower():
+        return f"used more memory than allowed ({error.split(':')[0]})"
+    return error
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
+
+
+def parts(config: ExerciseConfig, tests: list[TestResult], *, not_graded: dict[str, float]) -> list[PartResult]:
+    out = []
+    for part in config.parts:
+        mine = [t for t in tests if t.part == part.name]
+        out.append(PartResult(name=part.name, score=sum(t.score for t in mine), max_score=part.points,
+                              not_graded=not_graded.get(part.name, 0.0)))
+    return out

@@ -1,0 +1,73 @@
+"""The grade of one submission: a pydantic model every report is a pure function of."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Status(StrEnum):
+    passed = "passed"
+    failed = "failed"
+
+
+class Visibility(StrEnum):
+    visible = "visible"  # a public test: the student has its source
+    hidden = "hidden"  # name, points and a one-line reason only
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TestResult(_Model):
+    name: str
+    description: str = ""
+    part: str
+    tags: list[str]
+    max_score: float
+    score: float
+    status: Status
+    reason: str = ""
+    output: str = ""
+    visibility: Visibility
+    where: str = ""
+    flags: list[str] = []
+
+
+class PartResult(_Model):
+    name: str
+    score: float
+    max_score: float
+    not_graded: float = 0.0
+
+
+class LoadError(_Model):
+    """A cell (or the file) that raised while the submission was loaded."""
+
+    label: str
+    error: str
+    where: str = ""
+
+
+class GradeResult(_Model):
+    exercise: str
+    title: str
+    submission: str
+    score: float
+    max_score: float
+    graded_max_score: float
+    hidden_run: bool
+    parts: list[PartResult]
+    tests: list[TestResult]
+    load_errors: list[LoadError] = []
+    error: str = ""  # the submission could not be graded at all (unreadable, does not compile)
+    devices: list[str] = []
+    protections: list[str] = []
+    flags: list[str] = []
+    duration_s: float = 0.0
+
+    @property
+    def not_graded(self) -> float:
+        return self.max_score - self.graded_max_score

@@ -1,0 +1,133 @@
+"""Turn what a student hands in (a .py, a notebook, a folder, a zip) into cells of source code.
+
+Nothing here runs the student's code: the parent only reads, unpacks and parses.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from grader._exceptions import SubmissionError
+from grader.notebook import notebook_cells
+
+MAX_SOURCE_BYTES = 20 * 1024 * 1024
+MAX_ZIP_BYTES = 50 * 1024 * 1024
+MAX_ZIP_MEMBERS = 1000
+
+
+@dataclass(frozen=True)
+class Cell:
+    index: int
+    label: str  # what tracebacks and reports call it: "ex2.py" or "cell 7"
+    source: str
+
+
+@dataclass(frozen=True)
+class Submission:
+    path: Path
+    kind: str  # "py" or "ipynb"
+    cells: list[Cell]
+    notes: list[str] = field(default_factory=list)
+
+    def compile_error(self) -> str | None:
+        """For a .py file: the syntax error that keeps the whole file from loading, if any."""
+        if self.kind != "py":
+            return None
+        try:
+            ast.parse(self.cells[0].source, self.cells[0].label)
+        except SyntaxError as exc:
+            return f"{self.cells[0].label}, line {exc.lineno}: SyntaxError: {exc.msg}"
+        except ValueError as exc:  # source with NUL bytes
+            return f"{self.cells[0].label}: {exc}"
+        return None
+
+
+def load_submission(path: Path, *, module: str) -> Submission:
+    """Read `path`: a `<module>.py`, a `<module>.ipynb`, a folder holding one, or a zip of either."""
+    if not path.exists():
+        raise SubmissionError(f"no such file or folder: {path}")
+    if path.is_dir():
+        return _from_folder(path, module=module)
+    if path.suffix == ".zip":
+        return _from_zip(path, module=module)
+    if path.suffix == ".py":
+        return _from_py(path, _read_bytes(path))
+    if path.suffix == ".ipynb":
+        return _from_notebook(path, _read_bytes(path))
+    raise SubmissionError(f"{path.name}: expected a .py file, a .ipynb notebook, a folder or a .zip")
+
+
+def _read_bytes(path: Path) -> bytes:
+    size = path.stat().st_size
+    if size > MAX_SOURCE_BYTES:
+        raise SubmissionError(f"{path.name} is {size // 1024 // 1024} MB: too large to be a submission")
+    return path.read_bytes()
+
+
+def _decode(name: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SubmissionError(f"{name} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+
+
+def _from_py(path: Path, data: bytes) -> Submission:
+    return Submission(path, "py", [Cell(0, path.name, _decode(path.name, data))])
+
+
+def _from_notebook(path: Path, data: bytes) -> Submission:
+    cells = [Cell(index, f"cell {index}", source) for index, source in notebook_cells(path.name, data)]
+    return Submission(path, "ipynb", cells)
+
+
+def _pick(candidates: list[str], *, module: str, where: str) -> str:
+    """Choose the one submission file among names in a folder or a zip."""
+    wanted = [c for c in candidates if PurePosixPath(c).name in (f"{module}.py", f"{module}.ipynb")]
+    if not wanted:
+        wanted = [c for c in candidates if PurePosixPath(c).suffix in (".py", ".ipynb")]
+        wanted = [c for c in wanted if not PurePosixPath(c).name.startswith(("test_", "."))]
+        wanted = [c for c in wanted if "__MACOSX" not in c and ".ipynb_checkpoints" not in c]
+    if not wanted:
+        raise SubmissionError(f"{where} holds no {module}.py or {module}.ipynb")
+    if len(wanted) > 1:
+        shallowest = min(len(PurePosixPath(c).parts) for c in wanted)
+        top = [c for c in wanted if len(PurePosixPath(c).parts) == shallowest]
+        notebooks = [c for c in top if c.endswith(".ipynb")]
+        if len(top) == 1:
+            return top[0]
+        if len(notebooks) == 1 and len(top) == 2:
+            return notebooks[0]
+        raise SubmissionError(f"{where} holds several candidate files ({', '.join(sorted(wanted)[:5])}): keep one")
+    return wanted[0]
+
+
+def _from_folder(folder: Path, *, module: str) -> Submission:
+    names = [str(p.relative_to(folder).as_posix()) for p in folder.rglob("*") if p.is_file()]
+    chosen = folder / _pick(names, module=module, where=f"folder {folder.name}")
+    return load_submission(chosen, module=module)
+
+
+def _from_zip(path: Path, *, module: str) -> Submission:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(_read_bytes(path)))
+    except zipfile.BadZipFile:
+        raise SubmissionError(f"{path.name} is not a valid zip archive") from None
+    members = [m for m in archive.infolist() if not m.is_dir()]
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise SubmissionError(f"{path.name} holds {len(members)} files: too many for a submission")
+    if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
+        raise SubmissionError(f"{path.name} unpacks to more than {MAX_ZIP_BYTES // 1024 // 1024} MB")
+    for member in members:
+        parts = PurePosixPath(member.filename.replace("\\", "/")).parts
+        if member.filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+            raise SubmissionError(f"{path.name} contains an unsafe path ({member.filename!r}): refused")
+    chosen = _pick([m.filename for m in members], module=module, where=path.name)
+    data = archive.read(chosen)
+    inner = path.parent / f"{path.name}:{chosen}"
+    if chosen.endswith(".ipynb"):
+        return _from_notebook(inner, data)
+    return _from_py(inner, data)
