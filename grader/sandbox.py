@@ -1,9 +1,16 @@
 """Start the child process with every protection this operating system offers.
 
-On Linux with user namespaces the child runs in fresh user, PID, network and mount namespaces:
-no network, its own process tree (every descendant dies with it), and a file system in which the
-folders the parent names as secret are empty. Elsewhere it gets what POSIX offers: a process
-group, resource limits, a scratch working directory. `protections` says which were active.
+Linux, with mount/PID/network namespaces (`unshare` from util-linux):
+- no network (a fresh network namespace: no interfaces but a down loopback, no abstract sockets);
+- its own process tree: when the child's first process dies, the kernel kills every descendant,
+  `setsid` daemons and double forks included; the parent is not visible, so not signalable;
+- a file system in which /tmp, /run, /dev/shm, the home folder and the secret folders (reference,
+  golden values, other submissions) are empty, everything is read-only but the scratch folder;
+- no way back: started by root, the child runs as `nobody` with no capabilities and
+  no_new_privs; started by a user, it runs in a nested user namespace whose mounts are locked,
+  so it cannot unmount what hides the secrets.
+Everywhere (macOS too): a process group, resource limits (data size, file size, CPU time, core
+dumps off), a scratch working directory, a clean environment. `protections` says which held.
 """
 
 from __future__ import annotations
@@ -14,12 +21,15 @@ import resource
 import shlex
 import shutil
 import signal
+import site
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 MiB = 1024 * 1024
+NOBODY = 65534
+HIDDEN_ROOTS = (Path("/tmp"), Path("/var/tmp"), Path("/run"), Path("/var/run"), Path("/dev/shm"), Path.home(), Path("/root"))
 
 
 @dataclass(frozen=True)
@@ -37,28 +47,39 @@ class Sandbox:
     namespaces: bool = True
 
     @functools.cached_property
-    def unshare(self) -> str | None:
+    def mode(self) -> str:
+        """'root' (namespaces, then nobody), 'user' (user namespaces) or 'basic' (POSIX only)."""
         if not self.namespaces or sys.platform != "linux":
-            return None
-        return _namespaces_work()
+            return "basic"
+        return _namespace_mode()
 
     @property
     def protections(self) -> list[str]:
         base = ["separate process", "time limits", "memory limit", "output cap", "scratch directory"]
-        if self.unshare:
-            return [*base, "no network", "private process tree", "hidden reference and tests"]
-        return [*base, "process-group kill"]
+        if self.mode == "basic":
+            return [*base, "process-group kill"]
+        extra = ["no network", "private process tree", "read-only file system", "hidden reference and tests"]
+        if self.mode == "root":
+            extra.append("unprivileged user")
+        return [*base, *extra]
 
     def command(self, argv: list[str], scratch: Path) -> list[str]:
-        if not self.unshare:
-            return argv
-        script = _mount_script(self.hide, scratch)
-        return [
-            self.unshare, "--user", "--map-root-user", "--net", "--pid", "--fork", "--mount",
-            "--mount-proc", "--kill-child", "--", "/bin/sh", "-c", script, "sh", *argv,
-        ]
+        unshare = shutil.which("unshare") or "unshare"
+        common = ["--net", "--pid", "--fork", "--mount", "--mount-proc", "--kill-child"]
+        script = mount_script([*self.hide], scratch)
+        if self.mode == "root":
+            drop = [shutil.which("setpriv") or "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                    "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
+            return [unshare, *common, "--", "/bin/sh", "-c", script, "sh", *drop, *argv]
+        if self.mode == "user":
+            lock = [unshare, "--user", "--map-root-user", "--mount", "--"]
+            return [unshare, "--user", "--map-root-user", *common, "--", "/bin/sh", "-c", script, "sh", *lock, *argv]
+        return argv
 
     def start(self, argv: list[str], *, scratch: Path, limits: Limits, pass_fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
+        if self.mode == "root":
+            for path in (scratch, *scratch.rglob("*")):
+                os.chown(path, NOBODY, NOBODY)
         return subprocess.Popen(
             self.command(argv, scratch),
             stdin=subprocess.PIPE,
@@ -96,45 +117,76 @@ def _limit_self(limits: Limits) -> None:
 
 
 def _child_env(scratch: Path) -> dict[str, str]:
-    keep = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR")
+    keep = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")
     env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update(HOME=str(scratch), PYTHONDONTWRITEBYTECODE="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
-               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TMPDIR=str(scratch), PYTHONHASHSEED="0")
+    env.update(HOME=str(scratch), TMPDIR=str(scratch), PYTHONDONTWRITEBYTECODE="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0", MPLBACKEND="Agg")
     return env
 
 
-def _mount_script(hide: list[Path], scratch: Path) -> str:
-    """Shell run as root of the new namespaces: hide folders, make all but scratch read-only, exec."""
-    q = shlex.quote
-    lines = ["set -e", f"exec 9<{q(str(scratch))}"]
-    for folder in [*hide, Path("/run"), Path("/var/run")]:
-        if folder.is_dir() and not folder.is_symlink():
-            lines.append(f"mount -t tmpfs -o size=16k,mode=755 none {q(str(folder))}")
-    # scratch becomes a mount of its own (the one left writable), also where a hidden folder covers it
-    lines.append(f"mkdir -p {q(str(scratch))}")
-    lines.append(f"mount --no-canonicalize --bind /proc/self/fd/9 {q(str(scratch))}")
-    lines.append("exec 9<&-")
-    lines.append("if [ -d /dev/shm ]; then mount -t tmpfs -o size=64m none /dev/shm; fi")
+def _needed_paths() -> list[Path]:
+    """What the child's Python must still see inside hidden folders: the interpreter, its packages, us."""
+    import grader
+
+    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent,
+             Path(grader.__file__).resolve().parent, *(Path(p) for p in site.getsitepackages())}
+    return sorted({p.resolve() for p in paths if p.exists()})
+
+
+def mount_script(hide: list[Path], scratch: Path) -> str:
+    """Shell run first in the new namespaces, before the child's Python starts.
+
+    1. park the folders the child needs (its scratch, the interpreter, torch, this package) on a
+       private tmpfs; 2. cover /tmp, /run, /dev/shm, home and the secret folders with empty
+       tmpfs; 3. move the parked folders back; 4. make every mount but scratch read-only; 5. exec.
+    """
+
+    def q(path: Path) -> str:
+        return shlex.quote(str(path))
+
+    roots = sorted({r for r in HIDDEN_ROOTS if r.is_dir() and not r.is_symlink() and r != Path("/")})
+    keep = [scratch, *(p for p in _needed_paths() if any(p.is_relative_to(r) for r in [*roots, *hide]))]
+    stage = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path("/mnt")
+    lines = ["set -e", f"mount -n -t tmpfs -o size=64m,mode=755 none {q(stage)}"]
+    for i, path in enumerate(keep):
+        lines += [f"mkdir -p {q(stage / f'k{i}')}", f"mount -n --rbind {q(path)} {q(stage / f'k{i}')}"]
+    for folder in roots:
+        if folder != stage:
+            lines.append(f"mount -n -t tmpfs -o size=64m,mode=755 none {q(folder)}")
+    for i, path in enumerate(keep):
+        lines += [f"mkdir -p {q(path)}", f"mount -n --move {q(stage / f'k{i}')} {q(path)}"]
+    for folder in hide:
+        lines.append(f"if [ -d {q(folder)} ]; then mount -n -t tmpfs -o size=16k,mode=555 none {q(folder)}; fi")
     lines.append(
         'for m in $(findmnt -rn -o TARGET); do case "$m" in '
-        f"{q(str(scratch))}|/proc|/proc/*|/dev/shm) ;; "
-        '*) mount -o remount,bind,ro "$m" 2>/dev/null || true;; esac; done'
+        f"{q(scratch)}|/proc|/proc/*) ;; "
+        '*) mount -n -o remount,bind,ro "$m" 2>/dev/null || true;; esac; done'
     )
     lines.append('exec "$@"')
     return "\n".join(lines)
 
 
 @functools.cache
-def _namespaces_work() -> str | None:
-    path = shutil.which("unshare")
-    if path is None:
-        return None
-    try:
-        probe = subprocess.run(
-            [path, "--user", "--map-root-user", "--net", "--pid", "--fork", "--mount", "--mount-proc",
-             "--", "/bin/sh", "-c", "mount -t tmpfs none /tmp && echo ok"],
-            capture_output=True, timeout=10, check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return path if probe.stdout.strip() == b"ok" else None
+def _namespace_mode() -> str:
+    """Probe once which namespace mode works here (containers may forbid them)."""
+    if not shutil.which("unshare") or not shutil.which("findmnt"):
+        return "basic"
+    for mode in ("root", "user") if os.geteuid() == 0 else ("user",):
+        if mode == "root" and not shutil.which("setpriv"):
+            continue
+        probe = Sandbox(namespaces=True)
+        probe.__dict__["mode"] = mode
+        scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"grader-probe-{os.getpid()}"
+        scratch.mkdir(exist_ok=True)
+        try:
+            if mode == "root":
+                os.chown(scratch, NOBODY, NOBODY)
+            argv = probe.command([sys.executable, "-I", "-S", "-c", "print('ok')"], scratch)
+            result = subprocess.run(argv, capture_output=True, timeout=60, check=False, cwd=scratch)
+            if result.stdout.strip() == b"ok":
+                return mode
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return "basic"

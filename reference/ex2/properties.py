@@ -34,7 +34,7 @@ def _tensors(value: Any, shapes: dict[str, tuple[int | None, ...]]) -> dict[str,
     """The value as a dict of finite floating tensors with these keys and shapes, or what is wrong."""
     expected = f"expected a state_dict with keys {', '.join(shapes)}"
     if not isinstance(value, dict) or set(value) != set(shapes):
-        got = sorted(value)[:6] if isinstance(value, dict) else type(value).__name__
+        got = sorted(str(k) for k in value)[:6] if isinstance(value, dict) else type(value).__name__
         return f"{expected}, got {got}"
     out = {}
     for key, shape in shapes.items():

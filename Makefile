@@ -1,0 +1,27 @@
+# Thin wrapper: every target installs what it needs into .venv from this project's own files.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PIP    := $(BIN)/python -m pip
+
+.PHONY: demo test lint goldens bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## grade the reference solution and the untouched stubs of Exercise 2
+	$(BIN)/grade ex2 reference/ex2/solution.py
+	$(BIN)/grade ex2 exercises/ex2/ex2.py
+
+test: $(STAMP)  ## the grader's own test suite
+	$(BIN)/ruff check grader tests
+	$(BIN)/python -m pytest
+
+goldens: $(STAMP)  ## regenerate stubs and public golden values from reference/
+	$(BIN)/grade build ex2
+
+clean:
+	rm -rf $(VENV) reference/*/.golden-cache
