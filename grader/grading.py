@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from grader import golden
+from grader import golden, tamper
 from grader._exceptions import SubmissionError
 from grader.exercise import Exercise
 from grader.judge import Judge, load_properties, parts
@@ -51,9 +51,9 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None) -> Gra
     sets = [golden.public(exercise)]
     if options.hidden and exercise.reference_dir is not None:
         sets.append(golden.hidden(exercise))
-    sandbox = Sandbox(hide=[*([exercise.reference_dir] if exercise.reference_dir else []), *options.hide],
-                      namespaces=options.namespaces)
-    judge = Judge(config, load_properties(exercise.properties_paths()), devices)
+    sandbox = Sandbox(hide=_secret_folders(exercise, path, options), namespaces=options.namespaces)
+    judge = Judge(config, load_properties(exercise.properties_paths()), devices,
+                  memory_mb=options.memory_mb or config.limits.memory_mb)
 
     error = ""
     load_errors: list[LoadError] = []
@@ -65,6 +65,7 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None) -> Gra
         submission = None
     if submission is not None and (compile_error := submission.compile_error()):
         error = f"does not compile: {compile_error}"
+    suspicious = tamper.scan(submission.cells) if submission is not None else []
     if submission is not None and not error:
         obs = _run(exercise, submission, sets, devices, sandbox, options)
         load_errors = [LoadError(label=str(e.get("label", "")), error=str(e.get("error", ""))[:300], where=str(e.get("where", ""))[:100])
@@ -77,7 +78,7 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None) -> Gra
     for t in tests:
         graded_by_part[t.part] = graded_by_part.get(t.part, 0.0) + t.max_score
     not_graded = {p.name: p.points - graded_by_part.get(p.name, 0.0) for p in config.parts}
-    flags = sorted({*obs.flags, *(f for t in tests for f in t.flags)})
+    flags = sorted({*obs.flags, *(f for t in tests for f in t.flags)}) + [f"tamper? {s}" for s in suspicious]
     return GradeResult(
         exercise=exercise.name,
         title=config.title,
@@ -95,6 +96,16 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None) -> Gra
         flags=flags,
         duration_s=round(time.monotonic() - started, 3),
     )
+
+
+def _secret_folders(exercise: Exercise, path: Path, options: Options) -> list[Path]:
+    """Folders the child must not see: the reference, the whole project, the submission's folder."""
+    folders = [*options.hide, path.resolve().parent]
+    if exercise.reference_dir is not None:
+        folders.append(exercise.reference_dir.resolve())
+    public = exercise.public_dir.resolve()
+    folders.append(public.parent.parent if public.parent.name == "exercises" else public)
+    return sorted({f for f in folders if f != Path("/") and len(f.parts) > 1})
 
 
 def _run(exercise: Exercise, submission: Submission, sets: list[golden.GoldenSet], devices: list[str], sandbox: Sandbox, options: Options) -> Observation:

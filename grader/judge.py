@@ -67,6 +67,7 @@ class Judge:
     config: ExerciseConfig
     properties: dict[str, Property]
     devices: list[str]
+    memory_mb: int = 0
 
     def grade(self, golden: GoldenSet, obs: Observation, *, load_failure: str = "") -> list[TestResult]:
         functions: dict[str, list[GoldenTest]] = {}
@@ -139,7 +140,7 @@ class Judge:
                 if device == "meta" and "meta" in run.error.lower():
                     return "note: could not run on the meta device (not counted)"
                 if run.error:
-                    return _memory(run.error)
+                    return self._memory(run.error)
                 return f"produced no value for {label or 'the check'}"
             try:
                 got = decode(message.get("v"))
@@ -151,6 +152,11 @@ class Judge:
         if not run.ended:
             return "did not finish"
         return None
+
+    def _memory(self, error: str) -> str:
+        if "MemoryError" in error or "can't allocate memory" in error or "out of memory" in error.lower():
+            return f"used more memory than allowed ({self.memory_mb} MB): {error.split(':')[0]}"
+        return error
 
     def _check(self, rule: dict[str, Any], got: Any, device: str | None, *, reveal: bool, tol: tuple[float, float]) -> str | None:
         kind = rule.get("rule")
@@ -178,10 +184,6 @@ class Judge:
         return f"grader misconfigured: unknown rule {kind!r}"
 
 
-def _memory(error: str) -> str:
-    if "MemoryError" in error or "can't allocate memory" in error or "out of memory" in error.lower():
-        return f"used more memory than allowed ({error.split(':')[0]})"
-    return error
 
 
 def _one_line(text: str) -> str:

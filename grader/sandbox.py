@@ -144,19 +144,21 @@ def mount_script(hide: list[Path], scratch: Path) -> str:
     def q(path: Path) -> str:
         return shlex.quote(str(path))
 
-    roots = sorted({r for r in HIDDEN_ROOTS if r.is_dir() and not r.is_symlink() and r != Path("/")})
-    keep = [scratch, *(p for p in _needed_paths() if any(p.is_relative_to(r) for r in [*roots, *hide]))]
+    roots = {r for r in HIDDEN_ROOTS if r.is_dir() and not r.is_symlink() and r != Path("/")}
+    covered = sorted(roots | {h for h in hide if h.is_dir()}, key=lambda p: len(p.parts))
+    keep = [scratch, *(p for p in _needed_paths() if any(p.is_relative_to(c) for c in covered))]
     stage = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path("/mnt")
     lines = ["set -e", f"mount -n -t tmpfs -o size=64m,mode=755 none {q(stage)}"]
     for i, path in enumerate(keep):
         lines += [f"mkdir -p {q(stage / f'k{i}')}", f"mount -n --rbind {q(path)} {q(stage / f'k{i}')}"]
-    for folder in roots:
+    for folder in covered:  # outermost first; one inside an already covered folder is gone anyway
         if folder != stage:
-            lines.append(f"mount -n -t tmpfs -o size=64m,mode=755 none {q(folder)}")
+            lines.append(f"if [ -d {q(folder)} ]; then mount -n -t tmpfs -o size=64m,mode=755 none {q(folder)}; fi")
     for i, path in enumerate(keep):
         lines += [f"mkdir -p {q(path)}", f"mount -n --move {q(stage / f'k{i}')} {q(path)}"]
-    for folder in hide:
-        lines.append(f"if [ -d {q(folder)} ]; then mount -n -t tmpfs -o size=16k,mode=555 none {q(folder)}; fi")
+    for folder in hide:  # a secret inside a folder brought back (the reference inside the venv?) stays hidden
+        if any(folder.is_relative_to(k) for k in keep):
+            lines.append(f"if [ -d {q(folder)} ]; then mount -n -t tmpfs -o size=16k,mode=555 none {q(folder)}; fi")
     lines.append(
         'for m in $(findmnt -rn -o TARGET); do case "$m" in '
         f"{q(scratch)}|/proc|/proc/*) ;; "

@@ -17,10 +17,13 @@ def _points(x: float) -> str:
 
 def _test_row(t: TestResult, table: Table) -> None:
     mark = Text("✓", style="green") if t.status is Status.passed else Text("✗", style="bold red")
-    name = Text(t.name)
+    name = Text(t.name.removeprefix("test_"))
     if t.visibility == "hidden":
-        name.append(" (hidden)", style="dim")
-    detail = Text(t.description, style="dim") if t.status is Status.passed else Text(t.reason or "failed", style="red")
+        name.append(" ·hidden", style="dim")
+    if t.status is Status.passed:
+        detail = Text(t.description, style="dim", no_wrap=True, overflow="ellipsis")
+    else:
+        detail = Text(t.reason or "failed", style="red")
     if t.status is Status.failed and t.where:
         detail.append(f"  [{t.where}]", style="yellow")
     table.add_row(mark, name, f"{_points(t.score)}/{_points(t.max_score)}", detail)
@@ -40,11 +43,12 @@ def render(result: GradeResult, console: Console) -> None:
         title = f"{part.name} — {_points(part.score)}/{_points(part.max_score)}"
         if part.not_graded:
             title += f" ({_points(part.not_graded)} not graded here)"
-        table = Table(box=box.SIMPLE, show_header=False, title=title, title_justify="left", title_style="bold", expand=False)
+        table = Table(box=box.SIMPLE, show_header=False, title=title, title_justify="left", title_style="bold",
+                      expand=True, pad_edge=False)
         table.add_column(width=1)
-        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold", max_width=46)
         table.add_column(justify="right", no_wrap=True)
-        table.add_column(overflow="fold")
+        table.add_column(overflow="fold", ratio=1, min_width=24)
         for t in tests:
             _test_row(t, table)
         console.print(table)

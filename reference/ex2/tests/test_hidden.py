@@ -507,17 +507,21 @@ def test_hinge_loss_margin_and_dtypes(sub, check, device):
 @pytest.mark.points(1)
 @pytest.mark.spec("gd_step")
 def test_gd_step_in_place_untracked(sub, check):
-    """gd_step accepts model.parameters(), skips parameters without a gradient, and leaves leaves."""
+    """gd_step works on model.parameters(), skips parameters without a gradient, keeps parameters untracked leaves."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1))
     X = torch.randn(5, 3, generator=_gen(501))
     model[1].weight.requires_grad_(False)
     _mse(model(X), torch.ones(5, 1)).backward()
-    untouched = model[1].weight.detach().clone()
+    model[1].bias.grad = None  # trainable, but without a gradient this time
+    untouched = torch.cat([model[1].weight.detach().flatten(), model[1].bias.detach()])
     sub.gd_step(model.parameters(), 0.05)
     check({name: p.detach() for name, p in model.named_parameters()}, name="parameters after the step")
-    check({name: p.grad for name, p in model.named_parameters()}, name="gradients after the step")
-    check(torch.equal(model[1].weight.detach(), untouched), name="parameter without gradient unchanged")
+    # a gradient set to None instead of zero counts as zeroed too
+    grads = {name: torch.zeros_like(p) if p.grad is None else p.grad for name, p in model.named_parameters()}
+    check(grads, name="gradients after the step")
+    after = torch.cat([model[1].weight.detach().flatten(), model[1].bias.detach()])
+    check(torch.equal(after, untouched), name="parameters without gradient unchanged")
     check([(p.is_leaf, p.grad_fn is None) for p in model.parameters()], name="parameters are still untracked leaves")
     check(torch.is_grad_enabled(), name="gradient tracking re-enabled afterwards")
 
