@@ -43,6 +43,8 @@ def _grade_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-under", type=float, metavar="N", help="exit with status 1 when the score is below N")
     p.add_argument("--public-only", action="store_true", help="run only the public tests, even where hidden ones exist")
     p.add_argument("--timeout", type=float, metavar="S", help="seconds per test (default: the exercise's)")
+    p.add_argument("--run-all-cells", action="store_true",
+                   help="notebooks: also run demo cells (training runs, plots); by default only imports, definitions and the constants they use run")
     p.add_argument("--memory", type=int, metavar="MB", help="memory limit of the child in MiB (default: the exercise's)")
     p.add_argument("--version", action="version", version=f"grader {__version__}")
     return p
@@ -118,7 +120,8 @@ def _grade(args: argparse.Namespace, console: Console) -> int:
     path = args.path or _working_copy(exercise)
     if not path.exists():
         raise SubmissionError(f"no such file or folder: {path}")
-    options = Options(devices=args.device, hidden=not args.public_only, test_timeout=args.timeout, memory_mb=args.memory)
+    options = Options(devices=args.device, hidden=not args.public_only, test_timeout=args.timeout, memory_mb=args.memory,
+                      run_all_cells=args.run_all_cells)
     with console.status(f"grading {path} …", spinner="dots"):
         result = grade(exercise, path, options)
     terminal.render(result, console)

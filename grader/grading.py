@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ class Options:
     hide: list[Path] = field(default_factory=list)  # more folders the child must not see
     namespaces: bool = True
     scratch_base: Path | None = None
+    run_all_cells: bool = False  # notebooks: run demo cells too, not only definitions
 
 
 def grade(exercise: Exercise, path: Path, options: Options | None = None) -> GradeResult:
@@ -56,6 +58,7 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None) -> Gra
                   memory_mb=options.memory_mb or config.limits.memory_mb)
 
     error = ""
+    notes: list[str] = []
     load_errors: list[LoadError] = []
     obs = Observation()
     try:
@@ -65,11 +68,17 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None) -> Gra
         submission = None
     if submission is not None and (compile_error := submission.compile_error()):
         error = f"does not compile: {compile_error}"
+    if submission is not None and submission.kind == "ipynb" and not options.run_all_cells:
+        submission = submission.definitions_only()
+        notes.append("notebook graded on its definitions only: demo cells (training runs, plots, prints) were skipped")
     suspicious = tamper.scan(submission.cells) if submission is not None else []
     if submission is not None and not error:
         obs = _run(exercise, submission, sets, devices, sandbox, options)
-        load_errors = [LoadError(label=str(e.get("label", "")), error=str(e.get("error", ""))[:300], where=str(e.get("where", ""))[:100])
+        firsts = {c.index: _first_code_line(c.source) for c in submission.cells}
+        load_errors = [LoadError(label=str(e.get("label", "")), error=str(e.get("error", ""))[:300], where=str(e.get("where", ""))[:100],
+                                 first_line=firsts.get(e.get("cell"), "") if isinstance(e.get("cell"), int) else "")
                        for e in obs.load_errors]
+        notes += [f"{name} is not installed here: its calls did nothing while grading" for name in obs.shimmed]
 
     tests: list[TestResult] = []
     for gset in sets:
@@ -94,8 +103,16 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None) -> Gra
         devices=devices,
         protections=sandbox.protections,
         flags=flags,
+        notes=notes,
         duration_s=round(time.monotonic() - started, 3),
     )
+
+
+def _first_code_line(source: str) -> str:
+    for line in source.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            return re.sub(r"^pass  # (IPython: )?", "", line.strip())[:80]
+    return ""
 
 
 def _secret_folders(exercise: Exercise, path: Path, options: Options) -> list[Path]:

@@ -6,6 +6,7 @@ Magics and shell escapes are not Python: `%matplotlib inline` and `!pip install 
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 
@@ -84,3 +85,70 @@ def notebook_cells(name: str, data: bytes) -> list[tuple[int, str]]:
         if python is not None and python.strip():
             cells.append((number, python))
     return cells
+
+
+# -- definitions-only mode ---------------------------------------------------------------------
+# Grading needs a notebook's imports, functions, classes and the constants they use; its demo
+# cells (training runs, plots, prints) only cost time. In this mode each cell keeps just those.
+
+_DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _globals_used_by_definitions(trees: list[ast.Module]) -> set[str]:
+    used: set[str] = set()
+    for tree in trees:
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                used |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return used
+
+
+def _assigned_names(node: ast.stmt) -> set[str]:
+    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+    return {n.id for t in targets if t is not None for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _is_main_guard(node: ast.stmt) -> bool:
+    return isinstance(node, ast.If) and "__name__" in ast.unparse(node.test)
+
+
+def _keep(node: ast.stmt, needed: set[str]) -> bool:
+    if isinstance(node, _DEFINITIONS):
+        return True
+    if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+        has_call = any(isinstance(n, ast.Call) for n in ast.walk(node))
+        return not has_call or bool(_assigned_names(node) & needed)
+    if isinstance(node, ast.Try):
+        return all(_keep(n, needed) for n in node.body)
+    if isinstance(node, ast.If) and not _is_main_guard(node):
+        return all(_keep(n, needed) for n in [*node.body, *node.orelse])
+    return False
+
+
+def definitions_only(sources: list[str]) -> list[str]:
+    """Each cell reduced to imports, definitions and the assignments definitions rely on.
+
+    A cell that does not parse is returned unchanged, so that its syntax error is reported.
+    """
+    trees: list[ast.Module | None] = []
+    for source in sources:
+        try:
+            trees.append(ast.parse(source))
+        except SyntaxError:
+            trees.append(None)
+    needed = _globals_used_by_definitions([t for t in trees if t is not None])
+    out = []
+    for source, tree in zip(sources, trees, strict=True):
+        if tree is None:
+            out.append(source)
+            continue
+        lines = source.splitlines()
+        kept = []
+        for node in tree.body:
+            if _keep(node, needed):
+                start = node.decorator_list[0].lineno if getattr(node, "decorator_list", None) else node.lineno
+                kept.append((start, node.end_lineno or node.lineno))
+        # keep original text (line numbers in tracebacks stay right): blank out what is dropped
+        keep_lines = {i for a, b in kept for i in range(a, b + 1)}
+        out.append("\n".join(line if i in keep_lines else "" for i, line in enumerate(lines, start=1)) + "\n")
+    return out

@@ -49,6 +49,7 @@ class LoadError(_Model):
     label: str
     error: str
     where: str = ""
+    first_line: str = ""  # the cell's first line of code, to find it in the notebook
 
 
 class GradeResult(_Model):
@@ -66,6 +67,7 @@ class GradeResult(_Model):
     devices: list[str] = []
     protections: list[str] = []
     flags: list[str] = []
+    notes: list[str] = []
     duration_s: float = 0.0
 
     @property

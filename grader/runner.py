@@ -43,6 +43,7 @@ class Observation:
     collected: list[dict[str, Any]] = field(default_factory=list)
     tests: dict[str, TestRun] = field(default_factory=dict)
     load_errors: list[dict[str, Any]] = field(default_factory=list)
+    shimmed: list[str] = field(default_factory=list)
     load_failure: str = ""
     output: bytes = b""
     flags: list[str] = field(default_factory=list)
@@ -236,6 +237,8 @@ class _Watch:
         elif kind == "loaded" and self.phase == "load":
             if isinstance(m.get("errors"), list) and not self.obs.load_errors:
                 self.obs.load_errors = [e for e in m["errors"] if isinstance(e, dict)]
+            if isinstance(m.get("shimmed"), list) and not self.obs.shimmed:
+                self.obs.shimmed = [str(x)[:40] for x in m["shimmed"][:20]]
             self._between_tests()
         elif kind == "start" and isinstance(test_id, str):
             self.current = test_id

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from grader._exceptions import SubmissionError
-from grader.notebook import notebook_cells
+from grader.notebook import definitions_only, notebook_cells
 
 MAX_SOURCE_BYTES = 20 * 1024 * 1024
 MAX_ZIP_BYTES = 50 * 1024 * 1024
@@ -32,6 +32,12 @@ class Submission:
     kind: str  # "py" or "ipynb"
     cells: list[Cell]
     notes: list[str] = field(default_factory=list)
+
+    def definitions_only(self) -> Submission:
+        """The same submission with each cell reduced to imports, definitions and needed constants."""
+        sources = definitions_only([c.source for c in self.cells])
+        cells = [Cell(c.index, c.label, s) for c, s in zip(self.cells, sources, strict=True)]
+        return Submission(self.path, self.kind, cells, self.notes)
 
     def compile_error(self) -> str | None:
         """For a .py file: the syntax error that keeps the whole file from loading, if any."""

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from grader.check import Check
+from grader.child import shims
 from grader.child.forbidden import ForbiddenCalls
 
 MAX_LINE = 300
@@ -27,7 +28,8 @@ MAX_OUTPUT = 2000
 
 
 def first_line(exc: BaseException, *, where: str = "") -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
+    detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+    text = f"{type(exc).__name__}: {detail}".strip().splitlines()[0] if detail else type(exc).__name__
     text = text[:MAX_LINE]
     return f"{text} ({where})" if where else text
 
@@ -100,6 +102,7 @@ class ChildPlugin:
             for path in self.job["tests"]:
                 Path(path).unlink(missing_ok=True)
         self.forbidden.install()
+        shims.install()
         self._load_submission()
 
     def _load_submission(self) -> None:
@@ -122,7 +125,7 @@ class ChildPlugin:
         for name, value in ns.items():
             if not name.startswith("__"):
                 setattr(self.submission, name, value)
-        self.emit({"t": "loaded", "errors": errors, "names": sorted(n for n in ns if not n.startswith("__"))})
+        self.emit({"t": "loaded", "errors": errors, "shimmed": sorted(shims.FINDER.used)})
 
     # -- fixtures -----------------------------------------------------------------------------
     @pytest.fixture

@@ -36,7 +36,10 @@ def render(result: GradeResult, console: Console) -> None:
         text = Text()
         for e in result.load_errors:
             text.append(f"{e.where or e.label}: ", style="yellow")
-            text.append(f"{e.error}\n")
+            text.append(f"{e.error}")
+            if e.first_line:
+                text.append(f"  (the cell starting `{e.first_line}`)", style="dim")
+            text.append("\n")
         console.print(Panel(text, title="Some of your code raised while loading (its names may be missing)", border_style="yellow"))
     for part in result.parts:
         tests = [t for t in result.tests if t.part == part.name]
@@ -66,6 +69,8 @@ def summary(result: GradeResult) -> Panel:
     lines.append(Text(f"{len(result.tests) - failed} tests passed, {failed} failed · devices: {', '.join(result.devices)} · {result.duration_s:.1f} s", style="dim"))
     if result.flags:
         lines.append(Text("noted: " + "; ".join(result.flags), style="magenta"))
+    for note in result.notes:
+        lines.append(Text(note, style="dim"))
     lines.append(Text("protections: " + ", ".join(result.protections), style="dim"))
     style = "green" if result.score == result.max_score else ("yellow" if result.score else "red")
     return Panel(Group(*lines), title=f"{result.title}: {result.submission}", border_style=style, expand=False)
