@@ -14,7 +14,7 @@ from grader import golden
 from grader._exceptions import ConfigError
 from grader.compare import compare
 from grader.exercise import CONFIG_NAME, Exercise
-from grader.stubs import stub_notebook, strip_solution
+from grader.stubs import strip_solution, stub_notebook
 from grader.wire import decode
 
 

@@ -1,4 +1,8 @@
-"""Grade one submission: load it, run the tests in the sandboxed child, judge, build the result."""
+"""Grade one submission: load it, run the tests in the sandboxed child, judge, build the result.
+
+The child is started before the parent imports torch and reads its golden values, so that the
+two start-ups overlap; the job (devices, cells, tests to skip) reaches the child afterwards.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,24 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from grader import golden, tamper
+from grader import tamper
 from grader._exceptions import SubmissionError
 from grader.exercise import Exercise
-from grader.judge import Judge, load_properties, parts
 from grader.result import GradeResult, LoadError, Status, TestResult, Visibility
-from grader.runner import ChildRunner, Observation, RunLimits
+from grader.runner import ChildRunner, Observation, RunLimits, TestFile
 from grader.sandbox import Sandbox
 from grader.submission import Submission, load_submission
+
+if TYPE_CHECKING:
+    from grader.golden import GoldenSet
 
 
 def available_devices() -> list[str]:
     """Every device this machine can grade on, and `meta` to catch hard-coded devices without a GPU."""
+    import torch
+
     devices = ["cpu"]
     if torch.cuda.is_available():
         devices.append("cuda")
@@ -47,47 +54,64 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None) -> Gra
     options = options or Options()
     started = time.monotonic()
     config = exercise.config
-    devices = options.devices or available_devices()
-    if "meta" not in devices:
-        devices = [*devices, "meta"]
-    sets = [golden.public(exercise)]
-    if options.hidden and exercise.reference_dir is not None:
-        sets.append(golden.hidden(exercise))
+    hidden = options.hidden and exercise.reference_dir is not None
     sandbox = Sandbox(hide=_secret_folders(exercise, path, options), namespaces=options.namespaces)
-    judge = Judge(config, load_properties(exercise.properties_paths()), devices,
-                  memory_mb=options.memory_mb or config.limits.memory_mb)
 
     error = ""
     notes: list[str] = []
-    load_errors: list[LoadError] = []
-    obs = Observation()
     try:
-        submission = load_submission(path, module=config.module)
+        submission: Submission | None = load_submission(path, module=config.module)
     except SubmissionError as exc:
-        error = str(exc)
-        submission = None
+        error, submission = str(exc), None
     if submission is not None and (compile_error := submission.compile_error()):
         error = f"does not compile: {compile_error}"
     if submission is not None and submission.kind == "ipynb" and not options.run_all_cells:
         submission = submission.definitions_only()
         notes.append("notebook graded on its definitions only: demo cells (training runs, plots, prints) were skipped")
-    suspicious = tamper.scan(submission.cells) if submission is not None else []
-    if submission is not None and not error:
-        obs = _run(exercise, submission, sets, devices, sandbox, options)
-        firsts = {c.index: _first_code_line(c.source) for c in submission.cells}
-        load_errors = [LoadError(label=str(e.get("label", "")), error=str(e.get("error", ""))[:300], where=str(e.get("where", ""))[:100],
-                                 first_line=firsts.get(e.get("cell"), "") if isinstance(e.get("cell"), int) else "")
-                       for e in obs.load_errors]
-        notes += [f"{name} is not installed here: its calls did nothing while grading" for name in obs.shimmed]
+    runnable = submission is not None and not error
+    files = [TestFile("public", p) for p in exercise.public_tests] + [TestFile("hidden", p) for p in (exercise.hidden_tests if hidden else [])]
+    launch = _runner(exercise, sandbox, options).start(files) if runnable else None
 
+    try:  # while the child boots: torch, golden values, the judge
+        from grader import golden
+        from grader.judge import Judge, load_properties
+
+        devices = options.devices or available_devices()
+        if "meta" not in devices:
+            devices = [*devices, "meta"]
+        sets = [golden.public(exercise), *([golden.hidden(exercise)] if hidden else [])]
+        judge = Judge(config, load_properties(exercise.properties_paths()), devices,
+                      memory_mb=options.memory_mb or config.limits.memory_mb)
+    except BaseException:
+        if launch is not None:
+            launch.cancel()
+        raise
+
+    obs = Observation()
+    load_errors: list[LoadError] = []
+    if launch is not None and submission is not None:
+        obs = launch.finish(_job(exercise, submission, devices))
+        load_errors = _load_errors(submission, obs)
+        notes += [f"{name} is not installed here: its calls did nothing while grading" for name in obs.shimmed]
+    suspicious = tamper.scan(submission.cells) if submission is not None else []
+    return _result(exercise, path, judge, sets, obs, error=error or obs.load_failure, load_errors=load_errors,
+                   notes=notes, flags=[f"tamper? {s}" for s in suspicious], protections=sandbox.protections,
+                   started=started)
+
+
+def _result(exercise: Exercise, path: Path, judge: object, sets: list[GoldenSet], obs: Observation, *, error: str,
+            load_errors: list[LoadError], notes: list[str], flags: list[str], protections: list[str], started: float) -> GradeResult:
+    from grader.judge import Judge, parts
+
+    assert isinstance(judge, Judge)
+    config = exercise.config
     tests: list[TestResult] = []
     for gset in sets:
-        tests += judge.grade(gset, obs, load_failure=error or obs.load_failure)
+        tests += judge.grade(gset, obs, load_failure=error)
     graded_by_part: dict[str, float] = {}
     for t in tests:
         graded_by_part[t.part] = graded_by_part.get(t.part, 0.0) + t.max_score
     not_graded = {p.name: p.points - graded_by_part.get(p.name, 0.0) for p in config.parts}
-    flags = sorted({*obs.flags, *(f for t in tests for f in t.flags)}) + [f"tamper? {s}" for s in suspicious]
     return GradeResult(
         exercise=exercise.name,
         title=config.title,
@@ -99,13 +123,26 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None) -> Gra
         parts=parts(config, tests, not_graded=not_graded),
         tests=tests,
         load_errors=load_errors,
-        error=error or obs.load_failure,
-        devices=devices,
-        protections=sandbox.protections,
-        flags=flags,
+        error=error,
+        devices=judge.devices,
+        protections=protections,
+        flags=sorted({*obs.flags, *(f for t in tests for f in t.flags)}) + flags,
         notes=notes,
         duration_s=round(time.monotonic() - started, 3),
     )
+
+
+def _load_errors(submission: Submission, obs: Observation) -> list[LoadError]:
+    firsts = {c.index: _first_code_line(c.source) for c in submission.cells}
+    labels = {c.index: c.label for c in submission.cells}
+    errors = [
+        LoadError(label=str(e.get("label", ""))[:40], error=str(e.get("error", ""))[:300], where=str(e.get("where", ""))[:100],
+                  first_line=firsts.get(e["cell"], "") if isinstance(e.get("cell"), int) else "")
+        for e in obs.load_errors
+    ]
+    errors += [LoadError(label=labels.get(i, f"cell {i}"), error=f"{why}: the cell was skipped", first_line=firsts.get(i, ""))
+               for i, why in sorted(obs.skipped_cells.items())]
+    return errors
 
 
 def _first_code_line(source: str) -> str:
@@ -125,9 +162,9 @@ def _secret_folders(exercise: Exercise, path: Path, options: Options) -> list[Pa
     return sorted({f for f in folders if f != Path("/") and len(f.parts) > 1})
 
 
-def _run(exercise: Exercise, submission: Submission, sets: list[golden.GoldenSet], devices: list[str], sandbox: Sandbox, options: Options) -> Observation:
+def _runner(exercise: Exercise, sandbox: Sandbox, options: Options) -> ChildRunner:
     limits = exercise.config.limits
-    runner = ChildRunner(
+    return ChildRunner(
         sandbox=sandbox,
         limits=RunLimits(
             test_timeout=options.test_timeout or limits.test_timeout,
@@ -138,7 +175,10 @@ def _run(exercise: Exercise, submission: Submission, sets: list[golden.GoldenSet
         ),
         scratch_base=options.scratch_base,
     )
-    job = {
+
+
+def _job(exercise: Exercise, submission: Submission, devices: list[str]) -> dict[str, object]:
+    return {
         "cells": [c.__dict__ for c in submission.cells],
         "devices": devices,
         "forbidden": exercise.config.forbidden_calls(),
@@ -146,8 +186,6 @@ def _run(exercise: Exercise, submission: Submission, sets: list[golden.GoldenSet
         "hide_tests": True,
         "threads": 1,
     }
-    files = [f for gset in sets for f in golden.test_files(exercise, gset.group)]
-    return runner.run(files=files, job=job)
 
 
 def failed_everything(result: GradeResult) -> bool:

@@ -45,6 +45,7 @@ class Observation:
     load_errors: list[dict[str, Any]] = field(default_factory=list)
     shimmed: list[str] = field(default_factory=list)
     load_failure: str = ""
+    skipped_cells: dict[int, str] = field(default_factory=dict)  # cell -> why it was skipped
     output: bytes = b""
     flags: list[str] = field(default_factory=list)
     finished: bool = False
@@ -92,40 +93,95 @@ class ChildRunner:
         self.scratch_base = scratch_base
 
     def run(self, *, files: list[TestFile], job: dict[str, Any]) -> Observation:
+        return self.start(files).finish(job)
+
+    def start(self, files: list[TestFile]) -> Launch:
+        """Lay out the tests and start the first child now: it boots Python and torch while the
+        parent gets its golden values ready; `finish(job)` hands it the job and watches it."""
         scratch = Path(tempfile.mkdtemp(prefix="grade-", dir=self.scratch_base))
         try:
-            job = dict(job, tests=self._lay_out(files, scratch), cwd=str(scratch), rootdir=str(scratch))
-            return self._run(job, scratch)
-        finally:
+            paths = _lay_out(files, scratch)
+            return Launch(self, scratch, paths, self._spawn(scratch))
+        except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
+            raise
 
-    @staticmethod
-    def _lay_out(files: list[TestFile], scratch: Path) -> list[str]:
-        paths = []
-        for f in files:
-            target = scratch / f.group / f.path.name
-            target.parent.mkdir(exist_ok=True)
-            shutil.copyfile(f.path, target)
-            paths.append(str(target))
-        return paths
+    def _spawn(self, scratch: Path) -> _Spawned:
+        read_fd, write_fd = os.pipe()
+        limits = Limits(
+            memory_mb=self.limits.memory_mb,
+            output_bytes=self.limits.output_bytes,
+            cpu_seconds=int(self.limits.total_timeout) + 10,
+        )
+        argv = [sys.executable, "-I", "-m", "grader.child"]
+        try:
+            proc = self.sandbox.start(argv, scratch=scratch, limits=limits, pass_fds=(write_fd,))
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        return _Spawned(proc, read_fd, write_fd)
 
-    def _run(self, job: dict[str, Any], scratch: Path) -> Observation:
+
+@dataclass
+class _Spawned:
+    proc: subprocess.Popen[bytes]
+    read_fd: int
+    child_fd: int  # the number of the channel's write end in the child
+
+
+def _lay_out(files: list[TestFile], scratch: Path) -> list[str]:
+    paths = []
+    for f in files:
+        target = scratch / f.group / f.path.name
+        target.parent.mkdir(exist_ok=True)
+        shutil.copyfile(f.path, target)
+        paths.append(str(target))
+    return paths
+
+
+class Launch:
+    """A started run: the first child is booting; `finish` supervises it and any restarts."""
+
+    def __init__(self, runner: ChildRunner, scratch: Path, tests: list[str], first: _Spawned) -> None:
+        self.runner, self.scratch, self.tests, self.first = runner, scratch, tests, first
+
+    def cancel(self) -> None:
+        kill(self.first.proc)
+        os.close(self.first.read_fd)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def finish(self, job: dict[str, Any]) -> Observation:
+        try:
+            job = dict(job, tests=self.tests, cwd=str(self.scratch), rootdir=str(self.scratch))
+            return self._run(job)
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _run(self, job: dict[str, Any]) -> Observation:
+        limits = self.runner.limits
         obs = Observation()
-        deadline = time.monotonic() + self.limits.total_timeout
+        deadline = time.monotonic() + limits.total_timeout
         done: set[str] = set()
+        spawned: _Spawned | None = self.first
+        job_files = {p: Path(p).read_bytes() for p in job["tests"]}
         for _attempt in range(MAX_RESTARTS):
-            job_files = {p: Path(p).read_bytes() for p in job["tests"]}
-            status = self._run_once(dict(job, skip=sorted(done)), scratch, obs, deadline)
+            child = spawned or self.runner._spawn(self.scratch)
+            spawned = None
+            status = self._watch(child, dict(job, skip=sorted(done), skip_cells=sorted(obs.skipped_cells)), obs, deadline)
             for path, data in job_files.items():  # the child hides its copy of the tests; restore
                 Path(path).write_bytes(data)
             before = len(done)
             done |= {test_id for test_id, run in obs.tests.items() if run.ended or run.failure}
+            if status == "cell-died":
+                continue  # that cell is skipped from now on; load the rest again
             if status == "finished" or obs.load_failure:
                 break
             if status == "died" and len(done) == before:  # died outside any test: no progress to make
                 break
             if status == "total-timeout":
-                seconds = self.limits.total_timeout
+                seconds = limits.total_timeout
                 for entry in obs.collected:
                     run = obs.tests.setdefault(entry["id"], TestRun())
                     if not run.ended and not run.failure:
@@ -137,38 +193,30 @@ class ChildRunner:
         obs.finished = True
         return obs
 
-    def _run_once(self, job: dict[str, Any], scratch: Path, obs: Observation, deadline: float) -> str:
-        read_fd, write_fd = os.pipe()
-        limits = Limits(
-            memory_mb=self.limits.memory_mb,
-            output_bytes=self.limits.output_bytes,
-            cpu_seconds=int(self.limits.total_timeout) + 10,
-        )
-        argv = [sys.executable, "-I", "-m", "grader.child"]
-        try:
-            proc = self.sandbox.start(argv, scratch=scratch, limits=limits, pass_fds=(write_fd,))
-        finally:
-            os.close(write_fd)
+    def _watch(self, child: _Spawned, job: dict[str, Any], obs: Observation, deadline: float) -> str:
+        proc = child.proc
         assert proc.stdin is not None and proc.stdout is not None
         try:
-            proc.stdin.write(json.dumps(dict(job, fd=write_fd)).encode())
+            proc.stdin.write(json.dumps(dict(job, fd=child.child_fd)).encode())
             proc.stdin.close()
         except BrokenPipeError:
             pass
         try:
-            return _Watch(self.limits, obs, proc, read_fd, deadline).loop()
+            return _Watch(self.runner.limits, obs, proc, child.read_fd, deadline, len(job["cells"])).loop()
         finally:
             kill(proc)
-            os.close(read_fd)
+            os.close(child.read_fd)
 
 
 class _Watch:
     """One child's life: read its messages and output, enforce the clocks, note how it ended."""
 
-    def __init__(self, limits: RunLimits, obs: Observation, proc: subprocess.Popen[bytes], fd: int, deadline: float) -> None:
+    def __init__(self, limits: RunLimits, obs: Observation, proc: subprocess.Popen[bytes], fd: int, deadline: float, cells: int) -> None:
         self.limits, self.obs, self.proc, self.fd, self.total_deadline = limits, obs, proc, fd, deadline
         self.phase = "load"
         self.current: str | None = None
+        self.cell: int | None = None
+        self.cells = cells
         self.phase_deadline = time.monotonic() + limits.load_timeout
         self.pending = b""
         self.saw_done = False
@@ -240,6 +288,9 @@ class _Watch:
             if isinstance(m.get("shimmed"), list) and not self.obs.shimmed:
                 self.obs.shimmed = [str(x)[:40] for x in m["shimmed"][:20]]
             self._between_tests()
+        elif kind == "cell" and self.phase == "load" and type(m.get("i")) is int:
+            self.cell = m["i"]
+            self.phase_deadline = time.monotonic() + self.limits.load_timeout
         elif kind == "start" and isinstance(test_id, str):
             self.current = test_id
             self.phase = "test"
@@ -272,6 +323,9 @@ class _Watch:
 
     def _died(self, why: str) -> str:
         kill(self.proc)
+        if self.phase == "load" and self.cell is not None and self.cells > 1 and self.cell not in self.obs.skipped_cells:
+            self.obs.skipped_cells[self.cell] = why  # a notebook cell: skip it, load the others
+            return "cell-died"
         if self.phase == "load":
             self.obs.load_failure = f"the submission {why} while loading"
         elif self.current is not None:

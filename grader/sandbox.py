@@ -15,6 +15,7 @@ dumps off), a scratch working directory, a clean environment. `protections` says
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import resource
@@ -95,14 +96,10 @@ class Sandbox:
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
     """Kill the child and everything it started (its process group; its PID namespace on Linux)."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         proc.kill()
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 

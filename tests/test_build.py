@@ -9,8 +9,8 @@ import sys
 
 import nbformat
 import pytest
-
 from conftest import ROOT
+
 from grader._exceptions import ConfigError
 from grader.stubs import strip_solution
 

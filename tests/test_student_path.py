@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, SUBMISSIONS, scores_by_tag
+
 from grader.result import Status
 
 BUGS = sorted(SUBMISSIONS.glob("bug_*.py"))

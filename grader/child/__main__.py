@@ -12,16 +12,18 @@ import sys
 
 
 def main() -> None:
+    # boot first (the parent is getting the job ready meanwhile), then wait for the job
+    import torch
+
+    torch.set_num_threads(1)
+    from grader.child.plugin import run
+
     job = json.loads(sys.stdin.buffer.read())
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
     os.chdir(job["cwd"])
-
-    import torch
-
     torch.set_num_threads(int(job.get("threads", 1)))
-    from grader.child.plugin import run
 
     code = run(job)
     sys.stdout.flush()

@@ -41,7 +41,7 @@ def _tensors(value: Any, shapes: dict[str, tuple[int | None, ...]]) -> dict[str,
         t = value[key]
         if not isinstance(t, torch.Tensor) or t.device.type != "cpu" or not t.is_floating_point():
             return f"{expected}: {key} is not a floating-point tensor"
-        if t.ndim != len(shape) or any(want is not None and got != want for got, want in zip(t.shape, shape)):
+        if t.ndim != len(shape) or any(want is not None and got != want for got, want in zip(t.shape, shape, strict=True)):
             return f"{expected}: {key} has shape {tuple(t.shape)}"
         if not torch.isfinite(t).all():
             return f"{key} holds NaN or infinite values"
@@ -56,7 +56,7 @@ def theta_recovered(value: Any) -> tuple[bool, str]:
         return False, params
     theta = (params["weight"].item(), params["bias"].item())
     shown = f"θ = [{theta[0]:.3f}, {theta[1]:.3f}]"
-    error = max(abs(got - want) for got, want in zip(theta, THETA_STAR))
+    error = max(abs(got - want) for got, want in zip(theta, THETA_STAR, strict=True))
     if error <= THETA_TOLERANCE:
         return True, f"{shown}, within {THETA_TOLERANCE} of θ* = [3, 2]"
     return False, f"{shown}, more than {THETA_TOLERANCE} from θ* = [3, 2]"

@@ -572,7 +572,7 @@ def test_train_accumulation_matches_big_batch(sub, check, monkeypatch):
     sub.train(big, X, y, loss_fn=_mse, epochs=1, batch_size=12, lr=0.1, accumulation_steps=1, shuffle=False)
     check(_params(accumulated), name="parameters after 3 accumulated batches of 4", rtol=1e-4, atol=1e-5)
     check(_params(big), name="parameters after batches of 12", rtol=1e-4, atol=1e-5)
-    gap = max((a - b).abs().max().item() for a, b in zip(accumulated.parameters(), big.parameters()))
+    gap = max((a - b).abs().max().item() for a, b in zip(accumulated.parameters(), big.parameters(), strict=True))
     check(gap < 1e-5, name="the two ways give the same parameters")
 
 

@@ -6,10 +6,8 @@ nn.ReLU inside the MLP (allowed there), p.data updates, sample-weighted epoch lo
 precomputed per epoch, inference_mode.
 """
 
-import numpy as np
 import torch
 from torch import nn
-
 
 # Part 1 — Tensors
 
@@ -182,7 +180,7 @@ def minibatches(X, y, batch_size, *, shuffle=False, generator=None):
     if shuffle:
         perm = torch.randperm(len(X), generator=generator)
         X, y = X[perm], y[perm]
-    return zip(torch.split(X, batch_size), torch.split(y, batch_size))
+    return zip(torch.split(X, batch_size), torch.split(y, batch_size), strict=True)
 
 
 def train(model, X, y, *, loss_fn, epochs, batch_size, lr, optimizer="sgd", accumulation_steps=1, shuffle=True, generator=None):

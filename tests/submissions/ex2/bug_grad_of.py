@@ -5,7 +5,6 @@ import numpy as np
 import torch
 from torch import nn
 
-
 # Part 1 — Tensors ----------------------------------------------------------------------------
 
 

@@ -5,7 +5,6 @@ import numpy as np
 import torch
 from torch import nn
 
-
 # Part 1 — Tensors ----------------------------------------------------------------------------
 
 
@@ -165,7 +164,7 @@ def grad_of(fn, *points: torch.Tensor) -> tuple:
     leaves = [p.detach().clone().requires_grad_(True) for p in points]
     out = fn(*leaves)
     grads = torch.autograd.grad(out, leaves, allow_unused=True)
-    return tuple(torch.zeros_like(p) if g is None else g for p, g in zip(leaves, grads))
+    return tuple(torch.zeros_like(p) if g is None else g for p, g in zip(leaves, grads, strict=True))
     # END SOLUTION
 
 
