@@ -30,6 +30,7 @@ from pathlib import Path
 
 MiB = 1024 * 1024
 NOBODY = 65534
+MAX_PROCESSES = 1024
 HIDDEN_ROOTS = (Path("/tmp"), Path("/var/tmp"), Path("/run"), Path("/var/run"), Path("/dev/shm"), Path.home(), Path("/root"))
 
 
@@ -89,7 +90,7 @@ class Sandbox:
             pass_fds=pass_fds,
             cwd=scratch,
             start_new_session=True,
-            preexec_fn=functools.partial(_limit_self, limits),
+            preexec_fn=functools.partial(_limit_self, limits, processes=MAX_PROCESSES if self.mode == "root" else None),
             env=_child_env(scratch),
         )
 
@@ -103,8 +104,14 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _limit_self(limits: Limits) -> None:
-    """Runs in the forked child before exec: resource limits the child cannot raise."""
+def _limit_self(limits: Limits, processes: int | None = None) -> None:
+    """Runs in the forked child before exec: resource limits the child cannot raise.
+
+    `processes` caps the processes and threads of user `nobody` (the child's user in root mode;
+    shared by the children of a batch), which stops a fork bomb from filling the process table.
+    """
+    if processes is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
     data = limits.memory_mb * MiB
     resource.setrlimit(resource.RLIMIT_DATA, (data, data))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes, limits.output_bytes))
