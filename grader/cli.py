@@ -2,6 +2,7 @@
 
     grade EXERCISE [PATH]        grade a submission (default: your working copy)
     grade build EXERCISE         regenerate stubs and public golden values from the reference
+    grade batch EXERCISE DIR     grade a whole class (folder or zip) into --out RESULTS
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from grader import __version__
 from grader._exceptions import ExerciseNotFound, GraderError, SubmissionError
 from grader.exercise import Exercise, find_exercise
 
-VERBS = ("build",)
+VERBS = ("build", "batch")
 
 
 class ExitCode(IntEnum):
@@ -32,7 +33,8 @@ def _grade_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="grade",
         description="Grade a PyTorch exercise: public tests in your copy, hidden tests where the reference is present.",
-        epilog="Instructor verbs: `grade build EXERCISE` (stubs + public golden values). Exit codes: 0 graded, "
+        epilog="Instructor verbs: `grade batch EXERCISE SUBMISSIONS --out RESULTS` (a whole class), "
+        "`grade build EXERCISE` (stubs + public golden values). Exit codes: 0 graded, "
         "1 below --fail-under, 2 usage, 3 unusable submission or exercise, 4 internal error.",
     )
     p.add_argument("exercise", help="the exercise, e.g. ex2")
@@ -63,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=False, highlight=False)
     errors = Console(stderr=True, highlight=False)
     try:
+        if argv and argv[0] == "batch":
+            from grader.batch import cli as batch_cli
+
+            return batch_cli.main(argv[1:], console)
         if argv and argv[0] == "build":
             from grader.build import build
 
@@ -128,9 +134,7 @@ def _grade(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(gradescope.render(result), encoding="utf-8")
-    if result.error and not result.tests:
-        return ExitCode.BAD_INPUT
-    if result.error and "does not compile" not in result.error and "while loading" not in result.error:
+    if result.error_kind == "unreadable":
         return ExitCode.BAD_INPUT
     if args.fail_under is not None and result.score < args.fail_under:
         return ExitCode.BELOW_THRESHOLD

@@ -50,21 +50,24 @@ class Options:
     run_all_cells: bool = False  # notebooks: run demo cells too, not only definitions
 
 
-def grade(exercise: Exercise, path: Path, options: Options | None = None) -> GradeResult:
+def grade(exercise: Exercise, path: Path, options: Options | None = None, *, problem: str = "") -> GradeResult:
+    """Grade `path`. With `problem` (say, "empty folder"), nothing is run: every test fails for it."""
     options = options or Options()
     started = time.monotonic()
     config = exercise.config
     hidden = options.hidden and exercise.reference_dir is not None
     sandbox = Sandbox(hide=_secret_folders(exercise, path, options), namespaces=options.namespaces)
 
-    error = ""
+    error, error_kind = problem, "unreadable" if problem else ""
     notes: list[str] = []
-    try:
-        submission: Submission | None = load_submission(path, module=config.module)
-    except SubmissionError as exc:
-        error, submission = str(exc), None
+    submission: Submission | None = None
+    if not problem:
+        try:
+            submission = load_submission(path, module=config.module)
+        except SubmissionError as exc:
+            error, error_kind = str(exc), "unreadable"
     if submission is not None and (compile_error := submission.compile_error()):
-        error = f"does not compile: {compile_error}"
+        error, error_kind = f"does not compile: {compile_error}", "compile"
     if submission is not None and submission.kind == "ipynb" and not options.run_all_cells:
         submission = submission.definitions_only()
         notes.append("notebook graded on its definitions only: demo cells (training runs, plots, prints) were skipped")
@@ -94,12 +97,14 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None) -> Gra
         load_errors = _load_errors(submission, obs)
         notes += [f"{name} is not installed here: its calls did nothing while grading" for name in obs.shimmed]
     suspicious = tamper.scan(submission.cells) if submission is not None else []
-    return _result(exercise, path, judge, sets, obs, error=error or obs.load_failure, load_errors=load_errors,
+    if obs.load_failure and not error:
+        error, error_kind = obs.load_failure, "load"
+    return _result(exercise, path, judge, sets, obs, error=error, error_kind=error_kind, load_errors=load_errors,
                    notes=notes, flags=[f"tamper? {s}" for s in suspicious], protections=sandbox.protections,
                    started=started)
 
 
-def _result(exercise: Exercise, path: Path, judge: object, sets: list[GoldenSet], obs: Observation, *, error: str,
+def _result(exercise: Exercise, path: Path, judge: object, sets: list[GoldenSet], obs: Observation, *, error: str, error_kind: str,
             load_errors: list[LoadError], notes: list[str], flags: list[str], protections: list[str], started: float) -> GradeResult:
     from grader.judge import Judge, parts
 
@@ -124,6 +129,7 @@ def _result(exercise: Exercise, path: Path, judge: object, sets: list[GoldenSet]
         tests=tests,
         load_errors=load_errors,
         error=error,
+        error_kind=error_kind,
         devices=judge.devices,
         protections=protections,
         flags=sorted({*obs.flags, *(f for t in tests for f in t.flags)}) + flags,

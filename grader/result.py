@@ -63,7 +63,8 @@ class GradeResult(_Model):
     parts: list[PartResult]
     tests: list[TestResult]
     load_errors: list[LoadError] = []
-    error: str = ""  # the submission could not be graded at all (unreadable, does not compile)
+    error: str = ""  # why the submission could not run at all
+    error_kind: str = ""  # "unreadable" (no usable submission), "compile", "load" (died while loading)
     devices: list[str] = []
     protections: list[str] = []
     flags: list[str] = []

@@ -82,15 +82,20 @@ class Sandbox:
         if self.mode == "root":
             for path in (scratch, *scratch.rglob("*")):
                 os.chown(path, NOBODY, NOBODY)
+        processes = MAX_PROCESSES if self.mode == "root" else None
+        command = self.command(argv, scratch)
+        prlimit = shutil.which("prlimit") if sys.platform == "linux" else None
+        if prlimit:  # limits set by a command, not a preexec_fn: safe from the threads of a batch
+            command = [prlimit, *_prlimit_args(limits, processes), "--", *command]
         return subprocess.Popen(
-            self.command(argv, scratch),
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             pass_fds=pass_fds,
             cwd=scratch,
             start_new_session=True,
-            preexec_fn=functools.partial(_limit_self, limits, processes=MAX_PROCESSES if self.mode == "root" else None),
+            preexec_fn=None if prlimit else functools.partial(_limit_self, limits, processes=processes),
             env=_child_env(scratch),
         )
 
@@ -118,6 +123,15 @@ def _limit_self(limits: Limits, processes: int | None = None) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _prlimit_args(limits: Limits, processes: int | None) -> list[str]:
+    data = limits.memory_mb * MiB
+    args = [f"--data={data}:{data}", f"--fsize={limits.output_bytes}:{limits.output_bytes}", "--core=0:0",
+            f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 5}"]
+    if processes is not None:
+        args.append(f"--nproc={processes}:{processes}")
+    return args
 
 
 def _child_env(scratch: Path) -> dict[str, str]:

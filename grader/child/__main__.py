@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
 
 def main() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the file-size limit a write fails, not the process
     # boot first (the parent is getting the job ready meanwhile), then wait for the job
     import torch
 

@@ -1,0 +1,149 @@
+"""Grade a class: every student once, in parallel, each result written as soon as it is known.
+
+Resumable and idempotent: a student's `record.json` is written last and atomically, and holds a
+fingerprint of the submission's bytes, the exercise's version and the grading options; a student
+whose record matches is not graded again (unless forced). Nothing half-written is ever read back
+as a result: a missing or unreadable record simply means "grade again".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader import __version__
+from grader.batch.discover import Student, discover, unpack_class_zip
+from grader.exercise import Exercise
+from grader.grading import Options, grade
+from grader.result import GradeResult
+
+RECORD = "record.json"
+
+
+@dataclass
+class Entry:
+    """One student's outcome in the batch."""
+
+    student: Student
+    status: str  # "graded", "unusable", "not a submission"
+    result: GradeResult | None
+    reused: bool = False
+
+
+def fingerprint(exercise: Exercise, student: Student, options: Options) -> str:
+    digest = hashlib.sha256(f"{__version__}\0{exercise.version(hidden=options.hidden and exercise.reference_dir is not None)}\0".encode())
+    digest.update(json.dumps([options.devices, options.hidden, options.test_timeout, options.total_timeout, options.memory_mb,
+                              options.run_all_cells]).encode())
+    path = student.path
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path is not None and path.is_dir() else ([path] if path else [])
+    for f in files:
+        digest.update(str(f.relative_to(path) if path and path.is_dir() else f.name).encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_record(folder: Path, want: str) -> tuple[str, GradeResult] | None:
+    try:
+        record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+        if record.get("fingerprint") != want:
+            return None
+        return str(record["status"]), GradeResult.model_validate(record["result"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_student(folder: Path, student: Student, result: GradeResult, status: str, fp: str) -> None:
+    from grader.reports import gradescope, html, markdown
+
+    write_atomic(folder / "results.json", gradescope.render(result))
+    write_atomic(folder / "feedback.md", markdown.render(result))
+    write_atomic(folder / "feedback.html", html.render(result))
+    record = {"fingerprint": fp, "status": status, "student": {"key": student.key, "name": student.name,
+              "identifier": student.identifier, "late": student.late}, "result": result.model_dump(mode="json")}
+    write_atomic(folder / RECORD, json.dumps(record))  # last: its presence means the rest is complete
+
+
+class Batch:
+    def __init__(self, exercise: Exercise, out: Path, options: Options, *, jobs: int, force: bool) -> None:
+        self.exercise, self.out, self.options, self.jobs, self.force = exercise, out, options, max(1, jobs), force
+        self.stop = threading.Event()
+
+    def students(self, source: Path, workdir: Path) -> list[Student]:
+        root = unpack_class_zip(source, workdir) if source.is_file() and source.suffix == ".zip" else source
+        return discover(root, module=self.exercise.config.module)
+
+    def grade_one(self, student: Student) -> Entry:
+        folder = self.out / "students" / student.key
+        fp = fingerprint(self.exercise, student, self.options)
+        if not self.force and (previous := _read_record(folder, fp)) is not None:
+            return Entry(student, previous[0], previous[1], reused=True)
+        if student.problem or student.path is None:
+            result = grade(self.exercise, student.folder or Path(student.key), self._options(), problem=student.problem or "nothing to grade")
+            status = "not a submission"
+        else:
+            result = grade(self.exercise, student.path, self._options())
+            status = "unusable" if result.error_kind == "unreadable" else "graded"
+        if self.stop.is_set():
+            return Entry(student, "interrupted", None)
+        _write_student(folder, student, result, status, fp)
+        return Entry(student, status, result)
+
+    def _options(self) -> Options:
+        return Options(**{**self.options.__dict__, "hide": [*self.options.hide, self.out.resolve()]})
+
+    def run(self, students: list[Student], on_done: Callable[[Entry], None]) -> list[Entry]:
+        entries: list[Entry] = []
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="grade") as pool:
+            pending: set[Future[Entry]] = set()
+            queue = list(students)
+            try:
+                while queue or pending:
+                    while queue and len(pending) < self.jobs * 2:
+                        pending.add(pool.submit(self.grade_one, queue.pop(0)))
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        entry = future.result()
+                        entries.append(entry)
+                        on_done(entry)
+            except BaseException:
+                self.stop.set()
+                for future in pending:
+                    future.cancel()
+                raise
+        return sorted(entries, key=lambda e: e.student.key)
+
+
+def summary_rows(entries: list[Entry]) -> list[dict[str, Any]]:
+    rows = []
+    for e in entries:
+        r = e.result
+        rows.append({
+            "student": e.student.key, "full_name": e.student.name, "identifier": e.student.identifier,
+            "score": r.score if r else 0.0, "max_score": r.max_score if r else 0.0,
+            "parts": {p.name: p.score for p in r.parts} if r else {},
+            "status": e.status, "late": e.student.late,
+            "error": (r.error if r else "") or e.student.problem,
+            "flags": r.flags if r else [],
+        })
+    return rows
