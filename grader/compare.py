@@ -82,7 +82,8 @@ def _compare_tensors(expected: Any, got: Any, *, rtol: float, atol: float, expec
         return f"{prefix}expected shape {_shape(expected.shape)}, got {_shape(got.shape)}"
     if expected.dtype != got.dtype:
         return f"{prefix}expected dtype {_dtype(expected.dtype)}, got {_dtype(got.dtype)}"
-    want_device = expected_device or device_of(expected)
+    # expected_device: where values the reference computed on the CPU must be (the device under test)
+    want_device = expected_device if expected_device and device_of(expected) == "cpu" else device_of(expected)
     if device_of(got) != want_device:
         return f"{prefix}expected a tensor on {want_device}, got one on {device_of(got)}"
     if isinstance(expected, TensorMeta) or isinstance(got, TensorMeta):

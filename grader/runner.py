@@ -100,8 +100,8 @@ class ChildRunner:
         parent gets its golden values ready; `finish(job)` hands it the job and watches it."""
         scratch = Path(tempfile.mkdtemp(prefix="grade-", dir=self.scratch_base))
         try:
-            paths = _lay_out(files, scratch)
-            return Launch(self, scratch, paths, self._spawn(scratch))
+            sources = [{"group": f.group, "name": f.path.name, "source": f.path.read_text(encoding="utf-8")} for f in files]
+            return Launch(self, scratch, sources, self._spawn(scratch))
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
@@ -131,20 +131,10 @@ class _Spawned:
     child_fd: int  # the number of the channel's write end in the child
 
 
-def _lay_out(files: list[TestFile], scratch: Path) -> list[str]:
-    paths = []
-    for f in files:
-        target = scratch / f.group / f.path.name
-        target.parent.mkdir(exist_ok=True)
-        shutil.copyfile(f.path, target)
-        paths.append(str(target))
-    return paths
-
-
 class Launch:
     """A started run: the first child is booting; `finish` supervises it and any restarts."""
 
-    def __init__(self, runner: ChildRunner, scratch: Path, tests: list[str], first: _Spawned) -> None:
+    def __init__(self, runner: ChildRunner, scratch: Path, tests: list[dict[str, str]], first: _Spawned) -> None:
         self.runner, self.scratch, self.tests, self.first = runner, scratch, tests, first
 
     def cancel(self) -> None:
@@ -154,7 +144,7 @@ class Launch:
 
     def finish(self, job: dict[str, Any]) -> Observation:
         try:
-            job = dict(job, tests=self.tests, cwd=str(self.scratch), rootdir=str(self.scratch))
+            job = dict(job, test_files=self.tests, cwd=str(self.scratch))
             return self._run(job)
         finally:
             shutil.rmtree(self.scratch, ignore_errors=True)
@@ -165,13 +155,10 @@ class Launch:
         deadline = time.monotonic() + limits.total_timeout
         done: set[str] = set()
         spawned: _Spawned | None = self.first
-        job_files = {p: Path(p).read_bytes() for p in job["tests"]}
         for _attempt in range(MAX_RESTARTS):
             child = spawned or self.runner._spawn(self.scratch)
             spawned = None
             status = self._watch(child, dict(job, skip=sorted(done), skip_cells=sorted(obs.skipped_cells)), obs, deadline)
-            for path, data in job_files.items():  # the child hides its copy of the tests; restore
-                Path(path).write_bytes(data)
             before = len(done)
             done |= {test_id for test_id, run in obs.tests.items() if run.ended or run.failure}
             if status == "cell-died":

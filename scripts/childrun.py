@@ -7,13 +7,10 @@ from pathlib import Path
 sub = Path(sys.argv[1]).resolve()
 tests = [str(Path(t).resolve()) for t in sys.argv[2:]]
 scratch = tempfile.mkdtemp()
-shutil.copytree(Path(tests[0]).parent, Path(scratch) / "tests", dirs_exist_ok=True)
-for t in tests[1:]:
-    shutil.copy(t, Path(scratch) / "tests")
 import tomllib
 from grader.config import ExerciseConfig
 cfg = ExerciseConfig.model_validate(tomllib.loads(Path("/work/main/reference/ex2/grading.toml").read_text()))
-job = {"fd": 3, "cwd": scratch, "rootdir": scratch, "tests": [str(Path(scratch)/"tests"/Path(t).name) for t in tests],
+job = {"fd": 3, "cwd": scratch, "test_files": [{"group": "tests", "name": Path(t).name, "source": Path(t).read_text()} for t in tests],
        "devices": ["cpu", "meta"], "cells": [{"index": 0, "label": sub.name, "source": sub.read_text()}],
        "forbidden": cfg.forbidden_calls(), "module_name": "ex2"}
 r, w = os.pipe()

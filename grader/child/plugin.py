@@ -51,8 +51,9 @@ class Submission(types.SimpleNamespace):
 
 
 class ChildPlugin:
-    def __init__(self, job: dict[str, Any]) -> None:
+    def __init__(self, job: dict[str, Any], paths: list[Path]) -> None:
         self.job = job
+        self.paths = paths
         self.fd: int = job["fd"]
         self.labels = {cell["label"] for cell in job["cells"]}
         self.namespace: dict[str, Any] = {}
@@ -98,9 +99,9 @@ class ChildPlugin:
         }
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if self.job.get("hide_tests"):
-            for path in self.job["tests"]:
-                Path(path).unlink(missing_ok=True)
+        if self.job.get("hide_tests"):  # the tests are imported: their files go before student code runs
+            for path in self.paths:
+                path.unlink(missing_ok=True)
         self.forbidden.install()
         shims.install()
         self._load_submission()
@@ -172,10 +173,26 @@ class ChildPlugin:
         self.emit({"t": "done"})
 
 
+def write_tests(job: dict[str, Any]) -> list[Path]:
+    """The test files arrive in the job; they live in the scratch folder only until collected."""
+    root = Path(job["cwd"])
+    paths = []
+    for f in job["test_files"]:
+        group, name = str(f["group"]), str(f["name"])
+        if not (group.isidentifier() and name.endswith(".py") and name.removesuffix(".py").isidentifier()):
+            raise ValueError(f"bad test file name {group}/{name}")
+        (root / group).mkdir(exist_ok=True)
+        path = root / group / name
+        path.write_text(f["source"], encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
 def run(job: dict[str, Any]) -> int:
-    plugin = ChildPlugin(job)
+    paths = write_tests(job)
+    plugin = ChildPlugin(job, paths)
     args = [
-        *job["tests"],
+        *map(str, paths),
         "-p", "no:cacheprovider",
         "-p", "no:terminal",
         "-p", "no:stepwise",
@@ -186,7 +203,7 @@ def run(job: dict[str, Any]) -> int:
         "-p", "no:logging",
         "--capture=fd",
         "-c", os.devnull,
-        "--rootdir", job["rootdir"],
+        "--rootdir", job["cwd"],
     ]
     sys.dont_write_bytecode = True
     return int(pytest.main(args, plugins=[plugin]))
