@@ -16,12 +16,13 @@ from grader import tamper
 from grader._exceptions import SubmissionError
 from grader.exercise import Exercise
 from grader.result import GradeResult, LoadError, Status, TestResult, Visibility
-from grader.runner import ChildRunner, Observation, RunLimits, TestFile
+from grader.runner import ChildRunner, Observation, RunLimits, TestFile, test_sources
 from grader.sandbox import Sandbox
 from grader.submission import Submission, load_submission
 
 if TYPE_CHECKING:
     from grader.golden import GoldenSet
+    from grader.pool import WarmWorker
 
 
 def available_devices() -> list[str]:
@@ -48,6 +49,7 @@ class Options:
     namespaces: bool = True
     scratch_base: Path | None = None
     run_all_cells: bool = False  # notebooks: run demo cells too, not only definitions
+    worker: WarmWorker | None = None  # a warm worker (batch): fork from it instead of starting Python
 
 
 def grade(exercise: Exercise, path: Path, options: Options | None = None, *, problem: str = "") -> GradeResult:
@@ -56,7 +58,7 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
     started = time.monotonic()
     config = exercise.config
     hidden = options.hidden and exercise.reference_dir is not None
-    sandbox = Sandbox(hide=_secret_folders(exercise, path, options), namespaces=options.namespaces)
+    sandbox = Sandbox(hide=secret_folders(exercise, path, options), namespaces=options.namespaces)
 
     error, error_kind = problem, "unreadable" if problem else ""
     notes: list[str] = []
@@ -73,7 +75,7 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
         notes.append("notebook graded on its definitions only: demo cells (training runs, plots, prints) were skipped")
     runnable = submission is not None and not error
     files = [TestFile("public", p) for p in exercise.public_tests] + [TestFile("hidden", p) for p in (exercise.hidden_tests if hidden else [])]
-    launch = _runner(exercise, sandbox, options).start(files) if runnable else None
+    launch = _runner(exercise, sandbox, options).start(files) if runnable and options.worker is None else None
 
     try:  # while the child boots: torch, golden values, the judge
         from grader import golden
@@ -92,15 +94,19 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
 
     obs = Observation()
     load_errors: list[LoadError] = []
-    if launch is not None and submission is not None:
-        obs = launch.finish(_job(exercise, submission, devices))
+    if runnable and submission is not None:
+        job = _job(exercise, submission, devices)
+        if options.worker is not None:
+            obs = options.worker.run(dict(job, test_files=test_sources(files)))
+        elif launch is not None:
+            obs = launch.finish(job)
         load_errors = _load_errors(submission, obs)
         notes += [f"{name} is not installed here: its calls did nothing while grading" for name in obs.shimmed]
     suspicious = tamper.scan(submission.cells) if submission is not None else []
     if obs.load_failure and not error:
         error, error_kind = obs.load_failure, "load"
     return _result(exercise, path, judge, sets, obs, error=error, error_kind=error_kind, load_errors=load_errors,
-                   notes=notes, flags=[f"tamper? {s}" for s in suspicious], protections=sandbox.protections,
+                   notes=notes, flags=[f"tamper? {s}" for s in suspicious], protections=(options.worker.sandbox if options.worker else sandbox).protections,
                    started=started)
 
 
@@ -158,7 +164,7 @@ def _first_code_line(source: str) -> str:
     return ""
 
 
-def _secret_folders(exercise: Exercise, path: Path, options: Options) -> list[Path]:
+def secret_folders(exercise: Exercise, path: Path, options: Options) -> list[Path]:
     """Folders the child must not see: the reference, the whole project, the submission's folder."""
     folders = [*options.hide, path.resolve().parent]
     if exercise.reference_dir is not None:
@@ -168,19 +174,19 @@ def _secret_folders(exercise: Exercise, path: Path, options: Options) -> list[Pa
     return sorted({f for f in folders if f != Path("/") and len(f.parts) > 1})
 
 
-def _runner(exercise: Exercise, sandbox: Sandbox, options: Options) -> ChildRunner:
+def run_limits(exercise: Exercise, options: Options) -> RunLimits:
     limits = exercise.config.limits
-    return ChildRunner(
-        sandbox=sandbox,
-        limits=RunLimits(
-            test_timeout=options.test_timeout or limits.test_timeout,
-            load_timeout=limits.load_timeout,
-            total_timeout=options.total_timeout or limits.total_timeout,
-            memory_mb=options.memory_mb or limits.memory_mb,
-            output_bytes=limits.output_kb * 1024,
-        ),
-        scratch_base=options.scratch_base,
+    return RunLimits(
+        test_timeout=options.test_timeout or limits.test_timeout,
+        load_timeout=limits.load_timeout,
+        total_timeout=options.total_timeout or limits.total_timeout,
+        memory_mb=options.memory_mb or limits.memory_mb,
+        output_bytes=limits.output_kb * 1024,
     )
+
+
+def _runner(exercise: Exercise, sandbox: Sandbox, options: Options) -> ChildRunner:
+    return ChildRunner(sandbox=sandbox, limits=run_limits(exercise, options), scratch_base=options.scratch_base)
 
 
 def _job(exercise: Exercise, submission: Submission, devices: list[str]) -> dict[str, object]:

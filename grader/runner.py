@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,52 @@ def describe_exit(returncode: int) -> str:
     return f"exited the process (exit status {returncode})"
 
 
+class Child:
+    """A running child as the watcher sees it: a message channel, an output stream, a way to end it."""
+
+    channel: int
+    output: int
+    status: int | None = None  # warm children: the worker's replies ("exited")
+    exited: bool = False
+    returncode: int = 0
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """After the watch: reap, close what belongs to this child alone."""
+
+
+class ColdChild(Child):
+    """A fresh `python -m grader.child` in the sandbox: exits when done, EOF on its channel."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], channel: int, child_fd: int) -> None:
+        assert proc.stdout is not None
+        self.proc, self.channel, self.child_fd, self.output = proc, channel, child_fd, proc.stdout.fileno()
+
+    def send_job(self, job: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(dict(job, fd=self.child_fd)).encode())
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+
+    def on_channel_eof(self) -> None:
+        self.exited = True
+        try:
+            self.returncode = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.returncode = -9
+
+    def kill(self) -> None:
+        kill(self.proc)
+
+    def finish(self) -> None:
+        kill(self.proc)
+        os.close(self.channel)
+
+
 class ChildRunner:
     """Runs one set of test files against one submission's cells, restarting after a crash."""
 
@@ -96,17 +143,16 @@ class ChildRunner:
         return self.start(files).finish(job)
 
     def start(self, files: list[TestFile]) -> Launch:
-        """Lay out the tests and start the first child now: it boots Python and torch while the
-        parent gets its golden values ready; `finish(job)` hands it the job and watches it."""
+        """Start the first child now: it boots Python and torch while the parent gets its golden
+        values ready; `finish(job)` hands it the job and watches it (and any restart)."""
         scratch = Path(tempfile.mkdtemp(prefix="grade-", dir=self.scratch_base))
         try:
-            sources = [{"group": f.group, "name": f.path.name, "source": f.path.read_text(encoding="utf-8")} for f in files]
-            return Launch(self, scratch, sources, self._spawn(scratch))
+            return Launch(self, scratch, test_sources(files), self._spawn(scratch))
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
 
-    def _spawn(self, scratch: Path) -> _Spawned:
+    def _spawn(self, scratch: Path) -> ColdChild:
         read_fd, write_fd = os.pipe()
         limits = Limits(
             memory_mb=self.limits.memory_mb,
@@ -121,85 +167,80 @@ class ChildRunner:
             raise
         finally:
             os.close(write_fd)
-        return _Spawned(proc, read_fd, write_fd)
+        return ColdChild(proc, read_fd, write_fd)
 
 
-@dataclass
-class _Spawned:
-    proc: subprocess.Popen[bytes]
-    read_fd: int
-    child_fd: int  # the number of the channel's write end in the child
+def test_sources(files: list[TestFile]) -> list[dict[str, str]]:
+    return [{"group": f.group, "name": f.path.name, "source": f.path.read_text(encoding="utf-8")} for f in files]
+
+
+def supervise(job: dict[str, Any], limits: RunLimits, start_child: Callable[[dict[str, Any]], Child], first: Child | None = None) -> Observation:
+    """Run `job`, restarting a child after each test that hangs or crashes, skipping what is done."""
+    obs = Observation()
+    deadline = time.monotonic() + limits.total_timeout
+    done: set[str] = set()
+    for _attempt in range(MAX_RESTARTS):
+        attempt = dict(job, skip=sorted(done), skip_cells=sorted(obs.skipped_cells))
+        child = first or start_child(attempt)
+        if first is not None:
+            assert isinstance(first, ColdChild)
+            first.send_job(attempt)
+            first = None
+        try:
+            status = _Watch(limits, obs, child, deadline, len(job["cells"])).loop()
+        finally:
+            child.finish()
+        before = len(done)
+        done |= {test_id for test_id, run in obs.tests.items() if run.ended or run.failure}
+        if status == "cell-died":
+            continue  # that cell is skipped from now on; load the rest again
+        if status == "finished" or obs.load_failure:
+            break
+        if status == "died" and len(done) == before:  # died outside any test: no progress to make
+            break
+        if status == "total-timeout":
+            seconds = limits.total_timeout
+            for entry in obs.collected:
+                run = obs.tests.setdefault(entry["id"], TestRun())
+                if not run.ended and not run.failure:
+                    run.failure = f"not run: the whole submission ran out of time ({seconds:g} s)"
+            obs.flags.append(f"timed out after {seconds:g} s in total")
+            break
+        if not obs.collected:
+            break
+    obs.finished = True
+    return obs
 
 
 class Launch:
     """A started run: the first child is booting; `finish` supervises it and any restarts."""
 
-    def __init__(self, runner: ChildRunner, scratch: Path, tests: list[dict[str, str]], first: _Spawned) -> None:
+    def __init__(self, runner: ChildRunner, scratch: Path, tests: list[dict[str, str]], first: ColdChild) -> None:
         self.runner, self.scratch, self.tests, self.first = runner, scratch, tests, first
 
     def cancel(self) -> None:
-        kill(self.first.proc)
-        os.close(self.first.read_fd)
+        self.first.finish()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def finish(self, job: dict[str, Any]) -> Observation:
         try:
             job = dict(job, test_files=self.tests, cwd=str(self.scratch))
-            return self._run(job)
+
+            def respawn(attempt: dict[str, Any]) -> Child:
+                child = self.runner._spawn(self.scratch)
+                child.send_job(attempt)
+                return child
+
+            return supervise(job, self.runner.limits, respawn, first=self.first)
         finally:
             shutil.rmtree(self.scratch, ignore_errors=True)
-
-    def _run(self, job: dict[str, Any]) -> Observation:
-        limits = self.runner.limits
-        obs = Observation()
-        deadline = time.monotonic() + limits.total_timeout
-        done: set[str] = set()
-        spawned: _Spawned | None = self.first
-        for _attempt in range(MAX_RESTARTS):
-            child = spawned or self.runner._spawn(self.scratch)
-            spawned = None
-            status = self._watch(child, dict(job, skip=sorted(done), skip_cells=sorted(obs.skipped_cells)), obs, deadline)
-            before = len(done)
-            done |= {test_id for test_id, run in obs.tests.items() if run.ended or run.failure}
-            if status == "cell-died":
-                continue  # that cell is skipped from now on; load the rest again
-            if status == "finished" or obs.load_failure:
-                break
-            if status == "died" and len(done) == before:  # died outside any test: no progress to make
-                break
-            if status == "total-timeout":
-                seconds = limits.total_timeout
-                for entry in obs.collected:
-                    run = obs.tests.setdefault(entry["id"], TestRun())
-                    if not run.ended and not run.failure:
-                        run.failure = f"not run: the whole submission ran out of time ({seconds:g} s)"
-                obs.flags.append(f"timed out after {seconds:g} s in total")
-                break
-            if not obs.collected:
-                break
-        obs.finished = True
-        return obs
-
-    def _watch(self, child: _Spawned, job: dict[str, Any], obs: Observation, deadline: float) -> str:
-        proc = child.proc
-        assert proc.stdin is not None and proc.stdout is not None
-        try:
-            proc.stdin.write(json.dumps(dict(job, fd=child.child_fd)).encode())
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        try:
-            return _Watch(self.runner.limits, obs, proc, child.read_fd, deadline, len(job["cells"])).loop()
-        finally:
-            kill(proc)
-            os.close(child.read_fd)
 
 
 class _Watch:
     """One child's life: read its messages and output, enforce the clocks, note how it ended."""
 
-    def __init__(self, limits: RunLimits, obs: Observation, proc: subprocess.Popen[bytes], fd: int, deadline: float, cells: int) -> None:
-        self.limits, self.obs, self.proc, self.fd, self.total_deadline = limits, obs, proc, fd, deadline
+    def __init__(self, limits: RunLimits, obs: Observation, child: Child, deadline: float, cells: int) -> None:
+        self.limits, self.obs, self.child, self.total_deadline = limits, obs, child, deadline
         self.phase = "load"
         self.current: str | None = None
         self.cell: int | None = None
@@ -210,43 +251,65 @@ class _Watch:
         self.output_seen = 0
 
     def loop(self) -> str:
-        assert self.proc.stdout is not None
+        child = self.child
         sel = selectors.DefaultSelector()
-        sel.register(self.fd, selectors.EVENT_READ, "channel")
-        sel.register(self.proc.stdout, selectors.EVENT_READ, "output")
-        open_streams = 2
-        while open_streams:
+        sel.register(child.channel, selectors.EVENT_READ, "channel")
+        sel.register(child.output, selectors.EVENT_READ, "output")
+        if child.status is not None:
+            sel.register(child.status, selectors.EVENT_READ, "status")
+        while not child.exited:
             now = time.monotonic()
             timeout = min(self.phase_deadline, self.total_deadline) - now
             if timeout <= 0:
                 return self._timed_out(now)
             for key, _ in sel.select(timeout=min(timeout, 1.0)):
-                data = os.read(key.fd, 1 << 16) if key.data == "channel" else self._read_output(key.fileobj)
-                if not data:
-                    sel.unregister(key.fileobj)
-                    open_streams -= 1
-                    continue
-                if key.data == "channel":
+                data = _read(key.fd)
+                if key.data == "status":
+                    child.on_status(data)  # type: ignore[attr-defined]
+                elif key.data == "output":
+                    self._take_output(data)
+                    if not data:
+                        sel.unregister(key.fd)
+                elif data:
                     self._take(data)
+                else:
+                    sel.unregister(key.fd)
+                    child.on_channel_eof()  # type: ignore[attr-defined]
                 if self.output_seen > 8 * self.limits.output_bytes:
                     return self._died(f"printed more than {_size(self.limits.output_bytes)} of output")
-        try:
-            returncode = self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            returncode = -9
+        self._drain(sel)
         if self.saw_done:
             return "finished"
-        return self._died(describe_exit(returncode))
+        return self._died(describe_exit(child.returncode), already_dead=True)
 
-    def _read_output(self, stream: Any) -> bytes:
-        data = os.read(stream.fileno(), 1 << 16)
+    def _drain(self, sel: selectors.BaseSelector) -> None:
+        """What the dead child wrote before it ended, still in the pipes."""
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            events = sel.select(timeout=0.05)
+            progressed = False
+            for key, _ in events:
+                if key.data == "status":
+                    continue
+                data = _read(key.fd)
+                if not data:
+                    sel.unregister(key.fd)
+                    continue
+                progressed = True
+                if key.data == "channel":
+                    self._take(data)
+                else:
+                    self._take_output(data)
+            if not progressed:
+                return
+
+    def _take_output(self, data: bytes) -> None:
         self.output_seen += len(data)
         room = self.limits.output_bytes - len(self.obs.output)
         if room > 0:
             self.obs.output += data[:room]
         elif data and "output truncated" not in " ".join(self.obs.flags):
             self.obs.flags.append(f"output truncated at {_size(self.limits.output_bytes)}")
-        return data
 
     def _take(self, data: bytes) -> None:
         self.pending += data
@@ -308,8 +371,9 @@ class _Watch:
         seconds = self.limits.load_timeout if self.phase == "load" else self.limits.test_timeout
         return self._died(f"timed out after {seconds:g} s")
 
-    def _died(self, why: str) -> str:
-        kill(self.proc)
+    def _died(self, why: str, *, already_dead: bool = False) -> str:
+        if not already_dead:
+            self.child.kill()
         if self.phase == "load" and self.cell is not None and self.cells > 1 and self.cell not in self.obs.skipped_cells:
             self.obs.skipped_cells[self.cell] = why  # a notebook cell: skip it, load the others
             return "cell-died"
@@ -320,6 +384,14 @@ class _Watch:
         else:
             self.obs.flags.append(f"the child {why} between tests")
         return "died"
+
+
+def _read(fd: int) -> bytes:
+    """Read what select said is there; b'' means the other end is closed."""
+    try:
+        return os.read(fd, 1 << 16)
+    except OSError:
+        return b""
 
 
 def _size(n: int) -> str:

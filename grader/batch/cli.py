@@ -8,7 +8,14 @@ import tempfile
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from grader._exceptions import GraderError
 from grader.batch.run import Batch, Entry, summary_rows, write_atomic
@@ -58,7 +65,7 @@ def main(argv: list[str], console: Console) -> int:
 def _run_with_progress(batch: Batch, students: list, console: Console) -> list[Entry]:
     failures = 0
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("[red]{task.fields[failures]} unusable"), TextColumn("[dim]{task.fields[reused]} reused"),
+               TextColumn("[red]{task.fields[failures]} not graded"), TextColumn("[dim]{task.fields[reused]} reused"),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
     reused = 0
     with Progress(*columns, console=console, transient=False) as progress:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import tempfile
 import threading
 from collections.abc import Callable
@@ -22,8 +23,10 @@ from typing import Any
 from grader import __version__
 from grader.batch.discover import Student, discover, unpack_class_zip
 from grader.exercise import Exercise
-from grader.grading import Options, grade
+from grader.grading import Options, grade, run_limits, secret_folders
+from grader.pool import WarmWorker
 from grader.result import GradeResult
+from grader.sandbox import Sandbox
 
 RECORD = "record.json"
 
@@ -85,15 +88,49 @@ def _write_student(folder: Path, student: Student, result: GradeResult, status: 
 
 
 class Batch:
-    def __init__(self, exercise: Exercise, out: Path, options: Options, *, jobs: int, force: bool) -> None:
+    def __init__(self, exercise: Exercise, out: Path, options: Options, *, jobs: int, force: bool, warm: bool = True) -> None:
         self.exercise, self.out, self.options, self.jobs, self.force = exercise, out, options, max(1, jobs), force
         self.stop = threading.Event()
+        self.warm = warm
+        self.closed = False
+        self.workers: queue.Queue[WarmWorker] = queue.Queue()
+
+    def _start_workers(self, any_submission: Path) -> None:
+        """One warm worker a job slot, sandboxed once with everything secret of the whole batch hidden."""
+        options = self._options()
+        sandbox = Sandbox(hide=secret_folders(self.exercise, any_submission, options), namespaces=options.namespaces)
+        limits = run_limits(self.exercise, options)
+        for _ in range(self.jobs):
+            self.workers.put(WarmWorker(sandbox, limits, scratch_base=options.scratch_base))
+
+    def close(self) -> None:
+        """Stop every worker (and so every child); threads still waiting for one get none."""
+        self.closed = True
+        while not self.workers.empty():
+            worker = self.workers.get()
+            if worker is not None:
+                worker.close()
+        for _ in range(self.jobs):
+            self.workers.put(None)  # type: ignore[arg-type]
 
     def students(self, source: Path, workdir: Path) -> list[Student]:
         root = unpack_class_zip(source, workdir) if source.is_file() and source.suffix == ".zip" else source
         return discover(root, module=self.exercise.config.module)
 
     def grade_one(self, student: Student) -> Entry:
+        """Grade one student; a grader bug here is logged and costs this student a regrade, not the batch."""
+        try:
+            return self._grade_one(student)
+        except Exception:  # noqa: BLE001 - one student's trouble never stops the class
+            import traceback
+
+            log = self.out / "errors.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as f:
+                f.write(f"--- {student.key}\n{traceback.format_exc()}\n")
+            return Entry(student, "internal error", None)
+
+    def _grade_one(self, student: Student) -> Entry:
         folder = self.out / "students" / student.key
         fp = fingerprint(self.exercise, student, self.options)
         if not self.force and (previous := _read_record(folder, fp)) is not None:
@@ -101,6 +138,15 @@ class Batch:
         if student.problem or student.path is None:
             result = grade(self.exercise, student.folder or Path(student.key), self._options(), problem=student.problem or "nothing to grade")
             status = "not a submission"
+        elif self.warm:
+            worker = self.workers.get()
+            if worker is None or self.closed:
+                return Entry(student, "interrupted", None)
+            try:
+                result = grade(self.exercise, student.path, Options(**{**self._options().__dict__, "worker": worker}))
+            finally:
+                self.workers.put(worker)
+            status = "unusable" if result.error_kind == "unreadable" else "graded"
         else:
             result = grade(self.exercise, student.path, self._options())
             status = "unusable" if result.error_kind == "unreadable" else "graded"
@@ -114,6 +160,8 @@ class Batch:
 
     def run(self, students: list[Student], on_done: Callable[[Entry], None]) -> list[Entry]:
         entries: list[Entry] = []
+        if self.warm and self.workers.empty():
+            self._start_workers(next((s.path for s in students if s.path), self.out))
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="grade") as pool:
             pending: set[Future[Entry]] = set()
             queue = list(students)
@@ -130,7 +178,9 @@ class Batch:
                 self.stop.set()
                 for future in pending:
                     future.cancel()
+                self.close()  # kills the workers and their children: running grades end at once
                 raise
+        self.close()
         return sorted(entries, key=lambda e: e.student.key)
 
 

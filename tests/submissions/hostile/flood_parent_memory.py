@@ -1,11 +1,11 @@
 """Hostile submission: makes the trusted parent hold gigabytes by sending thousands of check values.
 
-Attack: a correct solution whose `relu` sends 1500 well-formed check messages of 1 MB each for the
+Attack: a correct solution whose `relu` sends 1200 well-formed check messages of 256 KiB each for the
 test being run (indices 1000 and up, which no golden value has) through the grader's channel (the
 child plugin's pipe, found with `gc`), then returns the right answer. Kept without bound, they cost
-the parent 1.5 GB; a real attack would keep going for the whole time limit.
-Outcome it must get: the parent's memory does not grow by the size of the flood (at most a few
-hundred MB), and no test but relu's is affected.
+the parent 300 MB; a real attack would keep going for the whole time limit.
+Outcome it must get: the parent's memory does not grow by the size of the flood (less than half
+of it), and no test but relu's is affected.
 """
 
 # ==================================================================================================
@@ -15,6 +15,10 @@ hundred MB), and no test but relu's is affected.
 import numpy as np
 import torch
 from torch import nn
+
+# Building the first optimizer imports a large part of torch (seconds): done while loading, so
+# that the tests' own time limits measure the tests.
+torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
 
 # Part 1 — Tensors ----------------------------------------------------------------------------
 
@@ -266,6 +270,7 @@ def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
 # ==================================================================================================
 # The attack
 # ==================================================================================================
+
 import gc
 import json
 import os
@@ -279,9 +284,9 @@ def _channel_fds():
 
 def relu(x: torch.Tensor) -> torch.Tensor:
     test_id = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
-    filler = "x" * (1 << 20)
+    filler = "x" * (256 << 10)
     for fd in _channel_fds():
-        for i in range(1500):
+        for i in range(1200):
             line = json.dumps({"t": "check", "id": test_id, "i": 1000 + i, "v": {"k": "str", "v": filler}}) + "\n"
             view = memoryview(line.encode())
             while view:

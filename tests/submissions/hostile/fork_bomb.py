@@ -1,8 +1,10 @@
-"""Hostile submission: `relu` starts processes in a loop and never returns.
+"""Hostile submission: `relu` starts thousands of processes and never returns.
 
-Attack: a correct solution whose `relu` forks in a loop; every child turns into a sleeping process
-named "rt-forkbomb" (argv[0]), and `relu` keeps going whatever fails. The loop stops at 3000
-processes so that this machine survives even without any limit; a real fork bomb has no cap.
+Attack: a correct solution whose `relu` starts processes in a loop, whatever fails, and then waits
+forever. Each one is a sleeping process named "rt-forkbomb" (its argv[0]), started with
+`os.posix_spawn` (fork + exec without copying the parent's memory, so it reaches thousands within
+the time limit). The loop stops at 3000 processes so that this machine survives even without any
+limit; a real fork bomb has no cap.
 Outcome it must get (public tests, 2 s per test): 60 - 1.5 points: the relu test fails with the
 reason "timed out after 2 s in `relu`", every other test passes, and no "rt-forkbomb" process is
 left once grading is over.
@@ -15,6 +17,10 @@ left once grading is over.
 import numpy as np
 import torch
 from torch import nn
+
+# Building the first optimizer imports a large part of torch (seconds): done while loading, so
+# that the tests' own time limits measure the tests.
+torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
 
 # Part 1 — Tensors ----------------------------------------------------------------------------
 
@@ -266,6 +272,7 @@ def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
 # ==================================================================================================
 # The attack
 # ==================================================================================================
+
 import os
 import time
 
@@ -277,12 +284,7 @@ def relu(x: torch.Tensor) -> torch.Tensor:
             time.sleep(0.1)
             continue
         try:
-            pid = os.fork()
+            os.posix_spawn("/bin/sleep", ["rt-forkbomb", "120"], {})
+            started += 1
         except OSError:
-            continue
-        if pid == 0:
-            try:
-                os.execv("/bin/sleep", ["rt-forkbomb", "120"])
-            finally:
-                os._exit(0)
-        started += 1
+            pass

@@ -1,11 +1,12 @@
-"""Hostile submission: `relu` uses 2 GiB of shared anonymous memory, which RLIMIT_DATA does not count.
+"""Hostile submission: `relu` uses 1.5 GiB of shared anonymous memory, which RLIMIT_DATA does not count.
 
-Attack: a correct solution whose `relu` maps 2 GiB of MAP_SHARED anonymous memory (shmem, outside
-the data-segment limit), touches every page, gives it back and returns the right answer. A real bomb
-would map without end; 2 GiB (twice the limit) keeps this machine safe if the limit does not hold.
-Outcome it must get (1024 MB limit): 100 - 3 points: every relu test fails, with a reason saying it
-used too much memory ("used more memory than allowed ..." or "was killed (most likely for using too
-much memory) ..."); every other test passes.
+Attack: a correct solution whose `relu` (once per test) maps 1.5 GiB of MAP_SHARED anonymous memory
+(shmem, outside the data-segment limit) with every page populated, gives it back and returns the
+right answer. A real bomb would map without end; 1.5 GiB (half again the limit) keeps this machine
+safe if the limit does not hold.
+Outcome it must get (public tests, 1024 MB limit): 60 - 1.5 points: the relu test fails with a
+reason saying it used too much memory ("used more memory than allowed ..." or "was killed (most
+likely for using too much memory) ..."); every other test passes.
 """
 
 # ==================================================================================================
@@ -15,6 +16,10 @@ much memory) ..."); every other test passes.
 import numpy as np
 import torch
 from torch import nn
+
+# Building the first optimizer imports a large part of torch (seconds): done while loading, so
+# that the tests' own time limits measure the tests.
+torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
 
 # Part 1 — Tensors ----------------------------------------------------------------------------
 
@@ -266,16 +271,18 @@ def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
 # ==================================================================================================
 # The attack
 # ==================================================================================================
+
 import mmap
+import os
 
 _correct_relu = relu
+_bombed = set()
 
 
 def relu(x: torch.Tensor) -> torch.Tensor:
-    size = 2 << 30
-    block = mmap.mmap(-1, size, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
-    page = b"\1" * mmap.PAGESIZE
-    for offset in range(0, size, mmap.PAGESIZE):
-        block[offset:offset + mmap.PAGESIZE] = page
-    block.close()
+    test = os.environ.get("PYTEST_CURRENT_TEST", "")
+    if test not in _bombed:
+        _bombed.add(test)
+        block = mmap.mmap(-1, 1536 << 20, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
+        block.close()
     return _correct_relu(x)

@@ -1,11 +1,12 @@
-"""Hostile submission: `relu` spreads 2.1 GiB over three forked processes, each under the limit.
+"""Hostile submission: `relu` spreads 1.5 GiB over three forked processes, each under the limit.
 
-Attack: a correct solution whose `relu` forks three children that each fill 700 MiB (each under the
-per-process limit, together twice it), waits for them and returns the right answer. A real attack
-would fork more; three keep this machine safe if the limit does not hold.
-Outcome it must get (1024 MB limit): 100 - 3 points: every relu test fails with a reason saying it
-used too much memory ("used more memory than allowed ..." or "was killed (most likely for using too
-much memory) ..."); every other test passes.
+Attack: a correct solution whose `relu` (once per test) forks three children that each map and
+populate 512 MiB of private memory (each under the per-process limit, together half again it) and
+hold it until all three have it, then returns the right answer. A real attack would fork more;
+three keep this machine safe if the limit does not hold.
+Outcome it must get (public tests, 1024 MB limit): 60 - 1.5 points: the relu test fails with a
+reason saying it used too much memory ("used more memory than allowed ..." or "was killed (most
+likely for using too much memory) ..."); every other test passes.
 """
 
 # ==================================================================================================
@@ -15,6 +16,10 @@ much memory) ..."); every other test passes.
 import numpy as np
 import torch
 from torch import nn
+
+# Building the first optimizer imports a large part of torch (seconds): done while loading, so
+# that the tests' own time limits measure the tests.
+torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
 
 # Part 1 — Tensors ----------------------------------------------------------------------------
 
@@ -266,25 +271,45 @@ def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
 # ==================================================================================================
 # The attack
 # ==================================================================================================
+
+import mmap
 import os
-import time
 
 _correct_relu = relu
+_bombed = set()
 
 
-def relu(x: torch.Tensor) -> torch.Tensor:
+def _spread_memory(processes: int, mib: int) -> None:
+    up_read, up_write = os.pipe()
+    down_read, down_write = os.pipe()
     children = []
-    for _ in range(3):
+    for _ in range(processes):
         pid = os.fork()
         if pid == 0:
             try:
-                block = bytearray(700 << 20)
-                for offset in range(0, len(block), 4096):
-                    block[offset] = 1
-                time.sleep(1)
+                block = mmap.mmap(-1, mib << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
+                os.write(up_write, b"1")
+                os.read(down_read, 1)  # hold the memory until all of them have theirs
+                block.close()
             finally:
                 os._exit(0)
         children.append(pid)
+    os.close(up_write)
+    holding = 0
+    while holding < processes and os.read(up_read, 1):
+        holding += 1
+    os.write(down_write, b"x" * processes)
     for pid in children:
         os.waitpid(pid, 0)
+    for fd in (up_read, down_read, down_write):
+        os.close(fd)
+    if holding < processes:
+        raise MemoryError(f"only {holding} of {processes} processes got their memory")
+
+
+def relu(x: torch.Tensor) -> torch.Tensor:
+    test = os.environ.get("PYTEST_CURRENT_TEST", "")
+    if test not in _bombed:
+        _bombed.add(test)
+        _spread_memory(3, 512)
     return _correct_relu(x)

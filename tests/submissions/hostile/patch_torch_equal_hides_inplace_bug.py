@@ -1,10 +1,11 @@
 """Hostile submission: hides a real bug by patching `torch.equal`, which the tests call in the child.
 
 Attack: a correct solution except that `relu` clamps its input in place (`x.clamp_(min=0)`), which
-the docstring forbids; honestly that costs the hidden relu test ("input unchanged" is False). To hide
-it, `torch.equal` is replaced by a function that always says True.
-Outcome it must get: the same grade as without the patch: 100 - 1.5 (the hidden relu test fails on
-its "input unchanged" check); every other test passes.
+the docstring forbids; honestly that costs the hidden relu test, whose "input unchanged" check is
+`torch.equal(x, x_before)` computed in the child. To hide it, `torch.equal` is replaced by a
+function that says True whenever a test module calls it (and behaves normally for torch itself).
+Outcome it must get: the same grade as without the patch: 100 - 1.5 points, the hidden relu test
+failing on its "input unchanged" check; every other test passes.
 """
 
 # ==================================================================================================
@@ -14,6 +15,10 @@ its "input unchanged" check); every other test passes.
 import numpy as np
 import torch
 from torch import nn
+
+# Building the first optimizer imports a large part of torch (seconds): done while loading, so
+# that the tests' own time limits measure the tests.
+torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
 
 # Part 1 — Tensors ----------------------------------------------------------------------------
 
@@ -265,13 +270,21 @@ def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
 # ==================================================================================================
 # The attack
 # ==================================================================================================
+
+import sys
+
+
 def relu(x: torch.Tensor) -> torch.Tensor:
     return x.clamp_(min=0)  # the bug: modifies its input
 
 
-def _always_equal(*args, **kwargs):
-    return True
+_equal = torch.equal
 
 
-torch.equal = _always_equal
-torch.Tensor.equal = _always_equal
+def _equal_for_tests(*args, **kwargs):
+    if "test" in sys._getframe(1).f_globals.get("__name__", ""):
+        return True
+    return _equal(*args, **kwargs)
+
+
+torch.equal = _equal_for_tests

@@ -33,10 +33,12 @@ for _name in GRADED:
 # ==================================================================================================
 # The attack
 # ==================================================================================================
+
 import gc
 import inspect
 import sys
 
+_heap = []
 _NAMES = ("expected", "golden", "want", "wanted", "answer", "reference", "ref", "target_value", "goldens")
 
 
@@ -47,17 +49,19 @@ def _find_answer():
             if key.lower() in _NAMES:
                 return value
         frame = frame.f_back
-    for info in inspect.stack():
+    for info in inspect.stack(context=0):
         for key, value in info.frame.f_locals.items():
             if key.lower() in _NAMES:
                 return value
-    for obj in gc.get_objects():
-        kind = type(obj).__name__
-        if kind in ("GoldenTest", "GoldenSet", "Golden"):
-            return obj
-        if isinstance(obj, dict) and ("golden" in obj or ("checks" in obj and "points" in obj)):
-            return obj
-    return None
+    if not _heap:  # the heap is searched once per process: it is large
+        _heap.append(None)
+        for obj in gc.get_objects():
+            kind = type(obj).__name__
+            if kind in ("GoldenTest", "GoldenSet", "Golden") or (
+                    isinstance(obj, dict) and ("golden" in obj or ("checks" in obj and "points" in obj))):
+                _heap[0] = obj
+                break
+    return _heap[0]
 
 
 def _searching(name):
