@@ -8,6 +8,7 @@ overruns, and destroys the worker (and its namespace) if the worker does not ans
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -65,10 +66,8 @@ class WarmWorker:
             return
         kill(self.proc)
         for fd in (self.control, self.status, self.channel):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self.proc.stdin.close()
         self.proc.stdout.close()
         self.proc = None

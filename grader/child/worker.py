@@ -12,6 +12,7 @@ File descriptors: 0 jobs (read by children), 1/2 output, CONTROL commands from t
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -49,10 +50,8 @@ def _reap() -> dict[int, int]:
 
 def _kill_others() -> None:
     """Kill every process of this namespace but this one (the namespace's first: it survives)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(-1, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _child(job_fd: int, channel: int, keep: set[int]) -> None:
