@@ -129,6 +129,9 @@ class ColdChild(Child):
     def finish(self) -> None:
         kill(self.proc)
         os.close(self.channel)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
 
 
 class ChildRunner:
