@@ -3,11 +3,15 @@
     grade EXERCISE [PATH]        grade a submission (default: your working copy)
     grade build EXERCISE         regenerate stubs and public golden values from the reference
     grade batch EXERCISE DIR     grade a whole class (folder or zip) into --out RESULTS
+    grade release EXERCISE       the student template repository (--out DIR)
+    grade init-ci [EXERCISE]     write the GitHub Classroom workflow into this repository
+    grade gradescope EXERCISE    Gradescope's autograder.zip (--out FILE)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from enum import IntEnum
 from pathlib import Path
@@ -17,8 +21,9 @@ from rich.console import Console
 from grader import __version__
 from grader._exceptions import ExerciseNotFound, GraderError, SubmissionError
 from grader.exercise import Exercise, find_exercise
+from grader.result import GradeResult
 
-VERBS = ("build", "batch")
+VERBS = ("build", "batch", "release", "init-ci", "gradescope")
 
 
 class ExitCode(IntEnum):
@@ -34,7 +39,8 @@ def _grade_parser() -> argparse.ArgumentParser:
         prog="grade",
         description="Grade a PyTorch exercise: public tests in your copy, hidden tests where the reference is present.",
         epilog="Instructor verbs: `grade batch EXERCISE SUBMISSIONS --out RESULTS` (a whole class), "
-        "`grade build EXERCISE` (stubs + public golden values). Exit codes: 0 graded, "
+        "`grade build EXERCISE` (stubs + public golden values), `grade release EXERCISE --out DIR` (student template), "
+        "`grade gradescope EXERCISE --out autograder.zip`, `grade init-ci`. Exit codes: 0 graded, "
         "1 below --fail-under, 2 usage, 3 unusable submission or exercise, 4 internal error.",
     )
     p.add_argument("exercise", help="the exercise, e.g. ex2")
@@ -43,6 +49,9 @@ def _grade_parser() -> argparse.ArgumentParser:
                    help="grade on this device (repeatable; default: every available one)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the result as Gradescope-style results.json")
     p.add_argument("--fail-under", type=float, metavar="N", help="exit with status 1 when the score is below N")
+    p.add_argument("--format", choices=["terminal", "github"], default=None,
+                   help="github: also annotations, a step summary and step outputs (default when GITHUB_ACTIONS=true)")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML for CI dashboards")
     p.add_argument("--public-only", action="store_true", help="run only the public tests, even where hidden ones exist")
     p.add_argument("--timeout", type=float, metavar="S", help="seconds per test (default: the exercise's)")
     p.add_argument("--run-all-cells", action="store_true",
@@ -69,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             from grader.batch import cli as batch_cli
 
             return batch_cli.main(argv[1:], console)
+        if argv and argv[0] in ("release", "init-ci", "gradescope"):
+            return _publish(argv[0], argv[1:], console)
         if argv and argv[0] == "build":
             from grader.build import build
 
@@ -84,6 +95,45 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         errors.print("[yellow]interrupted[/]")
         return 130
+
+
+def _publish(verb: str, argv: list[str], console: Console) -> int:
+    from grader import release
+
+    if verb == "init-ci":
+        p = argparse.ArgumentParser(prog="grade init-ci", description="Write .github/workflows/classroom.yml into this "
+                                    "student repository: GitHub Classroom's 'Autograding Tests' job running `grade`.")
+        p.add_argument("exercise", nargs="?", help="the exercise (default: the one whose grading.toml is here)")
+        args = p.parse_args(argv)
+        name = args.exercise
+        if name is None:
+            from grader.config import load_config
+
+            if not (Path.cwd() / "grading.toml").is_file():
+                raise GraderError("no grading.toml here: name the exercise, e.g. `grade init-ci ex2`")
+            name = load_config(Path.cwd() / "grading.toml").name
+        target = Path.cwd() / ".github" / "workflows" / "classroom.yml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(release.workflow(name), encoding="utf-8")
+        console.print(f"wrote {target.relative_to(Path.cwd())}")
+        return ExitCode.OK
+    p = argparse.ArgumentParser(prog=f"grade {verb}", description={
+        "release": "Build the student template repository: stubs, public tests and golden values, README, the grader, "
+                   "requirements and the Classroom workflow. Nothing of reference/ goes in.",
+        "gradescope": "Build Gradescope's autograder.zip (setup.sh, run_autograder, the grader, the exercise and its reference).",
+    }[verb])
+    p.add_argument("exercise")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR" if verb == "release" else "ZIP")
+    args = p.parse_args(argv)
+    exercise = _find(args.exercise)
+    if verb == "release":
+        files = release.build_release(exercise, args.out)
+        console.print(f"wrote {len(files)} files to {args.out}: push it as the Classroom template repository")
+    else:
+        with console.status("recording hidden golden values …"):
+            out = release.build_gradescope(exercise, args.out)
+        console.print(f"wrote {out}: upload it as the assignment's autograder (Ubuntu base image)")
+    return ExitCode.OK
 
 
 def _find(name: str) -> Exercise:
@@ -134,11 +184,36 @@ def _grade(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(gradescope.render(result), encoding="utf-8")
+    if args.junit:
+        from grader.reports import junit
+
+        args.junit.parent.mkdir(parents=True, exist_ok=True)
+        args.junit.write_text(junit.render(result), encoding="utf-8")
+    if (args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "terminal")) == "github":
+        _github(result, path)
     if result.error_kind == "unreadable":
         return ExitCode.BAD_INPUT
     if args.fail_under is not None and result.score < args.fail_under:
         return ExitCode.BELOW_THRESHOLD
     return ExitCode.OK
+
+
+def _github(result: GradeResult, path: Path) -> None:
+    """Annotations on stdout; the step summary and outputs into the files GitHub Actions names."""
+    from grader.reports import github
+
+    try:
+        file = str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        file = path.name
+    for line in github.annotations(result, file=file):
+        print(line, flush=True)
+    if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(summary, "a", encoding="utf-8") as f:
+            f.write(github.step_summary(result))
+    if output := os.environ.get("GITHUB_OUTPUT"):
+        with open(output, "a", encoding="utf-8") as f:
+            f.write(f"score={result.score:g}\nmax_score={result.max_score:g}\nresult={github.classroom_output(result)}\n")
 
 
 def entry() -> None:

@@ -105,9 +105,12 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
     suspicious = tamper.scan(submission.cells) if submission is not None else []
     if obs.load_failure and not error:
         error, error_kind = obs.load_failure, "load"
-    return _result(exercise, path, judge, sets, obs, error=error, error_kind=error_kind, load_errors=load_errors,
+    result = _result(exercise, path, judge, sets, obs, error=error, error_kind=error_kind, load_errors=load_errors,
                    notes=notes, flags=[f"tamper? {s}" for s in suspicious], protections=(options.worker.sandbox if options.worker else sandbox).protections,
                    started=started)
+    if submission is not None:
+        result.definitions = submission.definitions()
+    return result
 
 
 def _result(exercise: Exercise, path: Path, judge: object, sets: list[GoldenSet], obs: Observation, *, error: str, error_kind: str,

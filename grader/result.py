@@ -69,6 +69,7 @@ class GradeResult(_Model):
     protections: list[str] = []
     flags: list[str] = []
     notes: list[str] = []
+    definitions: dict[str, int] = {}  # spec name -> line of its definition in a .py submission
     duration_s: float = 0.0
 
     @property

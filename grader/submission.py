@@ -39,6 +39,16 @@ class Submission:
         cells = [Cell(c.index, c.label, s) for c, s in zip(self.cells, sources, strict=True)]
         return Submission(self.path, self.kind, cells, self.notes)
 
+    def definitions(self) -> dict[str, int]:
+        """Top-level function and class names -> their line, for a .py file (for CI annotations)."""
+        if self.kind != "py":
+            return {}
+        try:
+            tree = ast.parse(self.cells[0].source)
+        except (SyntaxError, ValueError):
+            return {}
+        return {n.name: n.lineno for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+
     def compile_error(self) -> str | None:
         """For a .py file: the syntax error that keeps the whole file from loading, if any."""
         if self.kind != "py":

@@ -20,7 +20,8 @@ def _test(t: TestResult) -> dict[str, Any]:
         "status": t.status.value,
         "tags": t.tags,
         "output": output.strip(),
-        "visibility": "visible",
+        # Gradescope shows a hidden test to the student once the due date has passed
+        "visibility": "after_due_date" if t.visibility.value == "hidden" else "visible",
         "hidden": t.visibility.value == "hidden",
         "part": t.part,
         "description": t.description,
