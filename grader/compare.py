@@ -92,6 +92,8 @@ def _compare_tensors(expected: Any, got: Any, *, rtol: float, atol: float, expec
         return None
     message = _compare_values(expected, got, rtol=rtol, atol=atol, prefix=prefix)
     if message is not None and not reveal:
+        if expected.dim() == 0 and message.startswith(f"{prefix}expected"):
+            return f"{prefix}got {_item(got, ())}, off by {abs(float(expected) - float(got)):.3g}"
         message = message.split(" (expected")[0].split(": expected")[0]
     return message
 
@@ -120,6 +122,8 @@ def _compare_values(expected: torch.Tensor, got: torch.Tensor, *, rtol: float, a
     worst = where.max().item()
     count = int(bad.sum())
     total = expected.numel()
+    if not index:  # a 0-d tensor: a number
+        return f"{prefix}expected {_item(expected, index)}, got {_item(got, index)}"
     if expected.dtype == torch.bool or not (expected.is_floating_point() or expected.is_complex()):
         return f"{prefix}{count} of {total} values differ, e.g. at {list(index)}: expected {_item(expected, index)}, got {_item(got, index)}"
     return f"{prefix}max abs diff {worst:.3g} at {list(index)} (expected {_item(expected, index)}, got {_item(got, index)}); {count} of {total} values off"

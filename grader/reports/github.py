@@ -64,7 +64,8 @@ def classroom_payload(result: GradeResult) -> dict[str, Any]:
         "execution_time": "",
     } for t in result.tests]
     status = "error" if result.error_kind == "unreadable" else ("pass" if all(t["status"] == "pass" for t in tests) else "fail")
-    return {"version": 1, "status": status, "max_score": result.graded_max_score, "tests": tests}
+    # max_score is the whole exercise's: with hidden tests still to come, 60/100 is not mistaken for full marks
+    return {"version": 1, "status": status, "max_score": result.max_score, "tests": tests}
 
 
 def classroom_output(result: GradeResult) -> str:
