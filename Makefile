@@ -26,3 +26,6 @@ goldens: $(STAMP)  ## regenerate stubs, public golden values and the reports' go
 
 clean:
 	rm -rf $(VENV) reference/*/.golden-cache
+
+bench: $(STAMP)  ## timings and peak memory: import torch, compute floor, cold grade, warm worker, a class of 40
+	$(BIN)/python scripts/bench.py
