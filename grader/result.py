@@ -22,6 +22,8 @@ class _Model(BaseModel):
 
 
 class TestResult(_Model):
+    __test__ = False  # not a pytest test class
+
     name: str
     description: str = ""
     part: str

@@ -30,6 +30,8 @@ MAX_RESTARTS = 50
 class TestRun:
     """What happened to one test instance: the values sent and how it ended."""
 
+    __test__ = False  # not a pytest test class
+
     checks: dict[int, dict[str, Any]] = field(default_factory=dict)
     ended: bool = False
     error: str = ""
@@ -63,6 +65,8 @@ class RunLimits:
 
 @dataclass
 class TestFile:
+    __test__ = False  # not a pytest test class
+
     group: str  # "public" or "hidden": the folder the file is copied to, so node ids are stable
     path: Path
 
