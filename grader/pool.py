@@ -40,6 +40,7 @@ class WarmWorker:
 
     # -- life ------------------------------------------------------------------------------------
     def start(self) -> None:
+        self.destroy()  # whatever is left of a previous worker
         self.scratch = Path(tempfile.mkdtemp(prefix="grade-worker-", dir=self.scratch_base))
         control_r, self.control = os.pipe()
         self.status, status_w = os.pipe()

@@ -1,0 +1,62 @@
+"""Warm workers: the same grades as a cold child, a clean slate for every submission."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SUBMISSIONS
+from grader.grading import Options, grade, run_limits, secret_folders
+from grader.pool import WarmWorker
+from grader.result import Status
+from grader.sandbox import Sandbox
+
+POOL = ROOT / "tests" / "submissions" / "pool"
+
+
+@pytest.fixture(scope="module")
+def worker(ex2):
+    options = Options(devices=["cpu", "meta"], test_timeout=3)
+    w = WarmWorker(Sandbox(hide=secret_folders(ex2, SUBMISSIONS / "x.py", options)), run_limits(ex2, options))
+    w.start()
+    yield w
+    w.close()
+
+
+def _grade(ex2, worker, path: Path, **kw):
+    return grade(ex2, path, Options(devices=["cpu", "meta"], worker=worker, test_timeout=3, **kw))
+
+
+@pytest.mark.parametrize("name", ["alternative.py", "bug_softmax.py", "missing_half.py"])
+def test_warm_grades_equal_cold_grades(ex2, worker, grade_file, name):
+    warm = _grade(ex2, worker, SUBMISSIONS / name)
+    cold = grade_file(SUBMISSIONS / name)
+    assert [(t.name, t.score, t.reason) for t in warm.tests] == [(t.name, t.score, t.reason) for t in cold.tests]
+
+
+def test_a_hang_costs_its_tests_and_the_worker_goes_on(ex2, worker, tmp_path):
+    source = (ROOT / "reference/ex2/solution.py").read_text()
+    hang = tmp_path / "hang.py"
+    hang.write_text(source + "\n\ndef softmax(z, dim=-1):\n    while True:\n        pass\n")
+    result = _grade(ex2, worker, hang)
+    lost = [t for t in result.tests if t.status is Status.failed]
+    assert lost and all("softmax" in t.tags for t in lost)
+    assert any(t.reason == "timed out after 3 s in `softmax`" for t in lost)
+    after = _grade(ex2, worker, SUBMISSIONS / "alternative.py")
+    assert after.score == 100
+
+
+def test_nothing_survives_into_the_next_submission(ex2, worker):
+    first = _grade(ex2, worker, POOL / "leaves_daemon_and_file.py", hidden=False)
+    relu_first = [t for t in first.tests if t.tags[0] == "relu"]
+    assert relu_first and all(t.status is Status.passed for t in relu_first)
+    second = _grade(ex2, worker, POOL / "looks_for_left_overs.py", hidden=False)
+    relu_second = [t for t in second.tests if t.tags[0] == "relu"]
+    assert relu_second and all(t.status is Status.passed for t in relu_second), [t.reason for t in relu_second]
+
+
+def test_a_worker_killed_from_outside_is_replaced(ex2, worker):
+    worker.proc.kill()
+    worker.proc.wait()
+    assert _grade(ex2, worker, SUBMISSIONS / "alternative.py").score == 100
