@@ -118,8 +118,8 @@ class Judge:
                         flags.append(run.failure.split(" (")[0])
         passed = not reason
         hidden = visibility is Visibility.hidden
-        if hidden:
-            output = output[:300]
+        if hidden:  # a hidden test's output may echo its inputs: a short excerpt only
+            output = output[:200]
         return TestResult(
             name=function.split("::")[-1],
             description=first.doc,

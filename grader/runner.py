@@ -24,6 +24,8 @@ from grader.sandbox import Limits, Sandbox, kill
 
 MAX_MESSAGE = 100 * 1024 * 1024
 MAX_RESTARTS = 50
+MAX_CHECKS = 200  # values one test may send; a test checks far fewer
+MAX_KEPT = 256 * 1024 * 1024  # bytes of values the parent holds for one child
 
 
 @dataclass
@@ -177,6 +179,14 @@ class ChildRunner:
         return ColdChild(proc, read_fd, write_fd)
 
 
+def _empty(folder: Path) -> None:
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
 def test_sources(files: list[TestFile]) -> list[dict[str, str]]:
     return [{"group": f.group, "name": f.path.name, "source": f.path.read_text(encoding="utf-8")} for f in files]
 
@@ -234,6 +244,7 @@ class Launch:
             job = dict(job, test_files=self.tests, cwd=str(self.scratch))
 
             def respawn(attempt: dict[str, Any]) -> Child:
+                _empty(self.scratch)  # nothing a dead child planted (a conftest.py, a .pyc) reaches the next
                 child = self.runner._spawn(self.scratch)
                 child.send_job(attempt)
                 return child
@@ -256,6 +267,7 @@ class _Watch:
         self.pending = b""
         self.saw_done = False
         self.output_seen = 0
+        self.kept = 0  # bytes of values held for the judge
 
     def loop(self) -> str:
         child = self.child
@@ -328,8 +340,9 @@ class _Watch:
         for line in lines:
             try:
                 message = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                self.obs.flags.append("sent a malformed message")
+            except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd numbers, absurd nesting
+                if "sent a malformed message" not in self.obs.flags:
+                    self.obs.flags.append("sent a malformed message")
                 continue
             if isinstance(message, dict):
                 self._handle(message)
@@ -354,7 +367,12 @@ class _Watch:
             self.phase_deadline = time.monotonic() + self.limits.test_timeout
             self.obs.tests.setdefault(test_id, TestRun())
         elif kind == "check" and isinstance(test_id, str) and test_id == self.current and type(m.get("i")) is int:
-            self.obs.tests[test_id].checks.setdefault(m["i"], m)
+            checks = self.obs.tests[test_id].checks
+            if 0 <= m["i"] < MAX_CHECKS and m["i"] not in checks and self.kept < MAX_KEPT:
+                checks[m["i"]] = m
+                self.kept += len(json.dumps(m.get("v")))
+            elif self.kept >= MAX_KEPT and "sent more values than any test needs" not in self.obs.flags:
+                self.obs.flags.append("sent more values than any test needs")
         elif kind == "end" and isinstance(test_id, str) and test_id == self.current:
             run = self.obs.tests[test_id]
             run.ended = True

@@ -202,6 +202,7 @@ def run(job: dict[str, Any]) -> int:
         "-p", "no:junitxml",
         "-p", "no:logging",
         "--capture=fd",
+        "--noconftest",
         "-c", os.devnull,
         "--rootdir", job["cwd"],
     ]

@@ -48,6 +48,15 @@ def _reap() -> dict[int, int]:
         finished[pid] = status
 
 
+def _clean(scratch: Path) -> None:
+    """Everything a child wrote goes with it: the next child starts from an empty scratch folder."""
+    for entry in scratch.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
 def _kill_others() -> None:
     """Kill every process of this namespace but this one (the namespace's first: it survives)."""
     with contextlib.suppress(ProcessLookupError):
@@ -101,7 +110,7 @@ def serve(control: int, status: int, channel: int, scratch: Path) -> None:
         if current is not None and current in finished:
             _kill_others()
             _reap()
-            shutil.rmtree(scratch / "job", ignore_errors=True)
+            _clean(scratch)
             say({"t": "exited", "status": finished[current]})
             current = None
         if not ready:
@@ -129,7 +138,7 @@ def serve(control: int, status: int, channel: int, scratch: Path) -> None:
                     if pid == current:
                         say({"t": "exited", "status": code})
                         current = None
-                shutil.rmtree(scratch / "job", ignore_errors=True)
+                _clean(scratch)
                 if current is not None:  # killed but not reaped yet: the loop above will see it
                     continue
             elif command == "quit":
