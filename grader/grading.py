@@ -6,7 +6,6 @@ two start-ups overlap; the job (devices, cells, tests to skip) reaches the child
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from grader.exercise import Exercise
 from grader.result import GradeResult, LoadError, Status, TestResult, Visibility
 from grader.runner import ChildRunner, Observation, RunLimits, TestFile, test_sources
 from grader.sandbox import Sandbox
-from grader.submission import Submission, load_submission
+from grader.submission import Submission, first_code_line, load_submission
 
 if TYPE_CHECKING:
     from grader.golden import GoldenSet
@@ -70,9 +69,10 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
             error, error_kind = str(exc), "unreadable"
     if submission is not None and (compile_error := submission.compile_error()):
         error, error_kind = f"does not compile: {compile_error}", "compile"
-    if submission is not None and submission.kind == "ipynb" and not options.run_all_cells:
-        submission = submission.definitions_only()
-        notes.append("notebook graded on its definitions only: demo cells (training runs, plots, prints) were skipped")
+    if submission is not None and submission.kind == "ipynb":
+        submission = submission.by_statement(graded=config.function_names(), definitions_only=not options.run_all_cells)
+        if not options.run_all_cells:
+            notes.append("notebook graded on its definitions only: demo code (training runs, plots, prints) was skipped")
     runnable = submission is not None and not error
     files = [TestFile("public", p) for p in exercise.public_tests] + [TestFile("hidden", p) for p in (exercise.hidden_tests if hidden else [])]
     launch = _runner(exercise, sandbox, options).start(files) if runnable and options.worker is None else None
@@ -148,23 +148,16 @@ def _result(exercise: Exercise, path: Path, judge: object, sets: list[GoldenSet]
 
 
 def _load_errors(submission: Submission, obs: Observation) -> list[LoadError]:
-    firsts = {c.index: _first_code_line(c.source) for c in submission.cells}
+    firsts = {c.index: c.first_line or first_code_line(c.source) for c in submission.cells}
     labels = {c.index: c.label for c in submission.cells}
     errors = [
         LoadError(label=str(e.get("label", ""))[:40], error=str(e.get("error", ""))[:300], where=str(e.get("where", ""))[:100],
                   first_line=firsts.get(e["cell"], "") if isinstance(e.get("cell"), int) else "")
         for e in obs.load_errors
     ]
-    errors += [LoadError(label=labels.get(i, f"cell {i}"), error=f"{why}: the cell was skipped", first_line=firsts.get(i, ""))
+    errors += [LoadError(label=labels.get(i, f"cell {i}"), error=f"{why}: this statement was skipped", first_line=firsts.get(i, ""))
                for i, why in sorted(obs.skipped_cells.items())]
     return errors
-
-
-def _first_code_line(source: str) -> str:
-    for line in source.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            return re.sub(r"^pass  # (IPython: )?", "", line.strip())[:80]
-    return ""
 
 
 def secret_folders(exercise: Exercise, path: Path, options: Options) -> list[Path]:

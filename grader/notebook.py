@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import symtable
 
 import nbformat
 
@@ -16,7 +17,7 @@ from grader._exceptions import SubmissionError
 
 _RUN_BODY_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 _LINE_MAGIC = re.compile(r"^(\s*)%(\w+)\s*(.*)$")
-_SHELL = re.compile(r"^(\s*)!")
+_SHELL = re.compile(r"^(\s*)!(?!=)")  # not `!=` (a continued comparison)
 _ASSIGNED_SHELL = re.compile(r"^(\s*)([\w.,\s]+?)\s*=\s*[!%]")
 _HELP = re.compile(r"^(\s*)[\w.]+\?\??\s*$|^(\s*)\?\??[\w.]+\s*$")
 
@@ -53,6 +54,8 @@ def read_notebook(name: str, data: bytes) -> nbformat.NotebookNode:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SubmissionError(f"{name} is not UTF-8 text (byte {exc.start}): is it really a notebook?") from None
+    if not text.strip():
+        raise SubmissionError(f"{name} is empty (0 bytes of notebook): was it saved?")
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -87,20 +90,24 @@ def notebook_cells(name: str, data: bytes) -> list[tuple[int, str]]:
     return cells
 
 
-# -- definitions-only mode ---------------------------------------------------------------------
-# Grading needs a notebook's imports, functions, classes and the constants they use; its demo
-# cells (training runs, plots, prints) only cost time. In this mode each cell keeps just those.
+# -- statements and definitions-only mode ------------------------------------------------------
+# A notebook's cells run statement by statement, so that one statement that raises, hangs or
+# exits costs only itself (not the function defined above it in the same cell). By default only
+# the statements grading needs run: imports, functions, classes, the globals those functions
+# read, and assignments to graded names (`relu = lambda x: ...`); demo code (training runs,
+# plots, prints) is skipped.
 
 _DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
-def _globals_used_by_definitions(trees: list[ast.Module]) -> set[str]:
-    used: set[str] = set()
-    for tree in trees:
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                used |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    return used
+def _free_globals(table: symtable.SymbolTable) -> set[str]:
+    """Global names read inside the functions (and class bodies) of a symbol table, recursively."""
+    names: set[str] = set()
+    for child in table.get_children():
+        if child.get_type() in ("function", "class"):
+            names |= {sym.get_name() for sym in child.get_symbols() if sym.is_referenced() and (sym.is_global() or sym.is_free())}
+        names |= _free_globals(child)
+    return names
 
 
 def _assigned_names(node: ast.stmt) -> set[str]:
@@ -116,6 +123,8 @@ def _keep(node: ast.stmt, needed: set[str]) -> bool:
     if isinstance(node, _DEFINITIONS):
         return True
     if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+        if getattr(node, "value", None) is not None and isinstance(node.value, ast.Lambda):
+            return True
         has_call = any(isinstance(n, ast.Call) for n in ast.walk(node))
         return not has_call or bool(_assigned_names(node) & needed)
     if isinstance(node, ast.Try):
@@ -125,30 +134,38 @@ def _keep(node: ast.stmt, needed: set[str]) -> bool:
     return False
 
 
-def definitions_only(sources: list[str]) -> list[str]:
-    """Each cell reduced to imports, definitions and the assignments definitions rely on.
+def statements(source: str) -> list[tuple[ast.stmt | None, str]]:
+    """Each top-level statement with its own source, padded so that line numbers stay the cell's.
 
-    A cell that does not parse is returned unchanged, so that its syntax error is reported.
+    A cell that does not parse stays whole (its syntax error is reported as the cell's).
     """
-    trees: list[ast.Module | None] = []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return [(None, source)]
+    lines = source.splitlines()
+    out = []
+    for node in tree.body:
+        start = node.decorator_list[0].lineno if getattr(node, "decorator_list", None) else node.lineno
+        text = "\n" * (start - 1) + "\n".join(lines[start - 1 : node.end_lineno]) + "\n"
+        out.append((node, text))
+    return out
+
+
+def needed_globals(sources: list[str], graded: set[str]) -> set[str]:
+    """The names grading needs: the graded ones and every global a function or class reads."""
+    needed = set(graded)
     for source in sources:
         try:
-            trees.append(ast.parse(source))
-        except SyntaxError:
-            trees.append(None)
-    needed = _globals_used_by_definitions([t for t in trees if t is not None])
-    out = []
-    for source, tree in zip(sources, trees, strict=True):
-        if tree is None:
-            out.append(source)
+            needed |= _free_globals(symtable.symtable(source, "cell", "exec"))
+        except (SyntaxError, ValueError):
             continue
-        lines = source.splitlines()
-        kept = []
-        for node in tree.body:
-            if _keep(node, needed):
-                start = node.decorator_list[0].lineno if getattr(node, "decorator_list", None) else node.lineno
-                kept.append((start, node.end_lineno or node.lineno))
-        # keep original text (line numbers in tracebacks stay right): blank out what is dropped
-        keep_lines = {i for a, b in kept for i in range(a, b + 1)}
-        out.append("\n".join(line if i in keep_lines else "" for i, line in enumerate(lines, start=1)) + "\n")
-    return out
+    return needed
+
+
+def is_definition(node: ast.stmt | None) -> bool:
+    return isinstance(node, _DEFINITIONS)
+
+
+def keep_statement(node: ast.stmt | None, needed: set[str]) -> bool:
+    return node is None or _keep(node, needed)

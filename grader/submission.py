@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from grader._exceptions import SubmissionError
-from grader.notebook import definitions_only, notebook_cells
+from grader.notebook import is_definition, keep_statement, needed_globals, notebook_cells, statements
 
 MAX_SOURCE_BYTES = 20 * 1024 * 1024
 MAX_ZIP_BYTES = 50 * 1024 * 1024
@@ -24,6 +25,8 @@ class Cell:
     index: int
     label: str  # what tracebacks and reports call it: "ex2.py" or "cell 7"
     source: str
+    first_line: str = ""  # the notebook cell's first line of code, for reports
+    definition: bool = True  # an import, def or class: runs even after its cell failed
 
 
 @dataclass(frozen=True)
@@ -33,11 +36,18 @@ class Submission:
     cells: list[Cell]
     notes: list[str] = field(default_factory=list)
 
-    def definitions_only(self) -> Submission:
-        """The same submission with each cell reduced to imports, definitions and needed constants."""
-        sources = definitions_only([c.source for c in self.cells])
-        cells = [Cell(c.index, c.label, s) for c, s in zip(self.cells, sources, strict=True)]
-        return Submission(self.path, self.kind, cells, self.notes)
+    def by_statement(self, *, graded: set[str], definitions_only: bool) -> Submission:
+        """A notebook as one unit per top-level statement (labelled with its cell), so that a
+        statement that raises, hangs or exits costs only itself; with `definitions_only`, only the
+        statements grading needs (see grader.notebook)."""
+        needed = needed_globals([c.source for c in self.cells], graded)
+        units = []
+        for cell in self.cells:
+            first = first_code_line(cell.source)
+            for node, source in statements(cell.source):
+                if not definitions_only or keep_statement(node, needed):
+                    units.append(Cell(len(units), cell.label, source, first, is_definition(node)))
+        return Submission(self.path, self.kind, units, self.notes)
 
     def definitions(self) -> dict[str, int]:
         """Top-level function and class names -> their line, for a .py file (for CI annotations)."""
@@ -60,6 +70,13 @@ class Submission:
         except ValueError as exc:  # source with NUL bytes
             return f"{self.cells[0].label}: {exc}"
         return None
+
+
+def first_code_line(source: str) -> str:
+    for line in source.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            return re.sub(r"^pass  # (IPython: )?", "", line.strip())[:80]
+    return ""
 
 
 def load_submission(path: Path, *, module: str) -> Submission:

@@ -103,7 +103,7 @@ class ChildPlugin:
             for path in self.paths:
                 path.unlink(missing_ok=True)
         self.forbidden.install()
-        shims.install()
+        shims.install(self.labels)
         self._load_submission()
 
     def _load_submission(self) -> None:
@@ -114,8 +114,12 @@ class ChildPlugin:
         ns = self.namespace = module.__dict__
         errors = []
         skip = set(self.job.get("skip_cells", ()))
-        for cell in self.job["cells"]:
+        failed: set[str] = set()  # notebook cells in which a statement failed: like Jupyter, the rest
+        for cell in self.job["cells"]:  # of that cell does not run, but its definitions still do
             if cell["index"] in skip:
+                failed.add(cell["label"])
+                continue
+            if cell["label"] in failed and not cell.get("definition", True):
                 continue
             self.emit({"t": "cell", "i": cell["index"]})
             try:
@@ -127,6 +131,7 @@ class ChildPlugin:
                 line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
                 where = student_location(exc, self.labels) or (f"{cell['label']}, line {line}" if line else cell["label"])
                 errors.append({"cell": cell["index"], "label": cell["label"], "error": first_line(exc), "where": where})
+                failed.add(cell["label"])
         for name, value in ns.items():
             if not name.startswith("__"):
                 setattr(self.submission, name, value)

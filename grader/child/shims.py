@@ -35,7 +35,7 @@ class Anything:
         return self
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(())
+        return iter((Anything(), Anything()))  # `fig, ax = plt.subplots()` unpacks two
 
     def __enter__(self) -> Anything:
         return self
@@ -68,11 +68,25 @@ class _ShimModule(types.ModuleType):
 class _ShimFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def __init__(self) -> None:
         self.used: set[str] = set()
+        self.labels: set[str] = set()
+
+    def _from_submission(self) -> bool:
+        """Only an import the submission itself runs gets a stand-in (torch probes with find_spec)."""
+        frame = sys._getframe(2)
+        for _ in range(40):
+            if frame is None:
+                return False
+            if frame.f_code.co_filename in self.labels:
+                return True
+            frame = frame.f_back
+        return False
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
         # last on sys.meta_path: only asked when no real package of that name is installed
         top = fullname.split(".")[0]
         if not any(fullname == n or fullname.startswith(n + ".") or n.startswith(fullname + ".") for n in NUISANCE):
+            return None
+        if not self._from_submission():
             return None
         self.used.add(top if top != "google" else "google.colab")
         return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
@@ -94,7 +108,8 @@ def _no_input(prompt: object = "") -> str:
     raise EOFError("input() reads nothing while grading")
 
 
-def install() -> None:
+def install(labels: set[str]) -> None:
+    FINDER.labels = set(labels)
     builtins.input = _no_input
     builtins.display = lambda *args, **kwargs: None  # type: ignore[attr-defined]
     builtins.get_ipython = lambda: Anything()  # type: ignore[attr-defined]

@@ -11,7 +11,6 @@ import numpy as np
 import torch
 from torch import nn
 
-
 # Part 1 — Tensors ----------------------------------------------------------------------------
 
 
