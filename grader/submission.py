@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from grader._exceptions import SubmissionError
-from grader.notebook import is_definition, keep_statement, needed_globals, notebook_cells, statements
+from grader.notebook import (
+    is_definition,
+    keep_statement,
+    needed_globals,
+    notebook_cells,
+    statements,
+)
 
 MAX_SOURCE_BYTES = 20 * 1024 * 1024
 MAX_ZIP_BYTES = 50 * 1024 * 1024
