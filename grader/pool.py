@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from grader.runner import Child, Observation, RunLimits, supervise
+from grader.runner import Child, Observation, RunLimits, proc_table, supervise, tree_memory_kb
 from grader.sandbox import Limits, Sandbox, kill
 
 START_TIMEOUT = 120.0
@@ -37,6 +37,7 @@ class WarmWorker:
         self.proc: Any = None
         self.lock = threading.Lock()
         self.jobs = 0
+        self._worker_pid: int | None = None
 
     # -- life ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -54,10 +55,30 @@ class WarmWorker:
                 os.close(fd)
         self.output = self.proc.stdout.fileno()
         self.pending = b""
+        self._worker_pid: int | None = None
         reply = self.wait_status(START_TIMEOUT)
         if reply.get("t") != "ready":
             self.destroy()
             raise WorkerGone(f"the warm worker did not start ({reply or 'no answer'})")
+
+    def worker_pid(self) -> int | None:
+        """The host pid of the worker's Python (under prlimit/unshare/sh/setpriv, which exec or fork)."""
+        if self.proc is None:
+            return None
+        if self._worker_pid is None:
+            table = proc_table()
+            stack = [self.proc.pid]
+            while stack:
+                pid = stack.pop()
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        if b"grader.child\x00serve" in f.read():
+                            self._worker_pid = pid
+                            break
+                except OSError:
+                    pass
+                stack.extend(table.get(pid, []))
+        return self._worker_pid
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -150,6 +171,13 @@ class WarmChild(Child):
         if reply.get("t") == "exited":
             self.exited = True
             self.returncode = os.waitstatus_to_exitcode(int(reply.get("status", 0)))
+
+    def memory_kb(self) -> int:
+        """Everything in the worker's namespace but the worker (its pages shared with the child count once)."""
+        proc = self.worker.proc
+        if proc is None:
+            return 0
+        return tree_memory_kb(proc.pid, exclude=self.worker.worker_pid())
 
     def on_channel_eof(self) -> None:  # the worker holds the channel open: only its death closes it
         self.exited, self.returncode = True, -9

@@ -24,6 +24,7 @@ from grader.sandbox import Limits, Sandbox, kill
 
 MAX_MESSAGE = 100 * 1024 * 1024
 MAX_RESTARTS = 50
+MEMORY_POLL = 0.2  # seconds between looks at the child's memory (all its processes together)
 MAX_CHECKS = 200  # values one test may send; a test checks far fewer
 MAX_KEPT = 256 * 1024 * 1024  # bytes of values the parent holds for one child
 
@@ -106,6 +107,10 @@ class Child:
     def finish(self) -> None:
         """After the watch: reap, close what belongs to this child alone."""
 
+    def memory_kb(self) -> int:
+        """Resident memory of the child's processes (anonymous and shared), 0 where unknown."""
+        return 0
+
 
 class ColdChild(Child):
     """A fresh `python -m grader.child` in the sandbox: exits when done, EOF on its channel."""
@@ -131,6 +136,9 @@ class ColdChild(Child):
 
     def kill(self) -> None:
         kill(self.proc)
+
+    def memory_kb(self) -> int:
+        return tree_memory_kb(self.proc.pid)
 
     def finish(self) -> None:
         kill(self.proc)
@@ -177,6 +185,51 @@ class ChildRunner:
         finally:
             os.close(write_fd)
         return ColdChild(proc, read_fd, write_fd)
+
+
+def proc_table() -> dict[int, list[int]]:
+    """parent pid -> child pids, from /proc (Linux); empty elsewhere."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return children
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(b")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    return children
+
+
+def _rss_kb(pid: int) -> int:
+    """Anonymous plus shared (shmem, memfd, shared mappings) resident memory of one process."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith((b"RssAnon:", b"RssShmem:")):
+                    total += int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return total
+
+
+def tree_memory_kb(root: int, *, exclude: int | None = None) -> int:
+    """Memory of every descendant of `root` (not `exclude` itself, whose children still count)."""
+    table = proc_table()
+    total, stack = 0, list(table.get(root, []))
+    while stack:
+        pid = stack.pop()
+        stack.extend(table.get(pid, []))
+        if pid != exclude:
+            total += _rss_kb(pid)
+    return total
 
 
 def _empty(folder: Path) -> None:
@@ -276,12 +329,17 @@ class _Watch:
         sel.register(child.output, selectors.EVENT_READ, "output")
         if child.status is not None:
             sel.register(child.status, selectors.EVENT_READ, "status")
+        next_memory_check = 0.0
         while not child.exited:
             now = time.monotonic()
             timeout = min(self.phase_deadline, self.total_deadline) - now
             if timeout <= 0:
                 return self._timed_out(now)
-            for key, _ in sel.select(timeout=min(timeout, 1.0)):
+            if now >= next_memory_check:
+                next_memory_check = now + MEMORY_POLL
+                if child.memory_kb() > self.limits.memory_mb * 1024:
+                    return self._died(f"used more memory than allowed ({self.limits.memory_mb} MB)")
+            for key, _ in sel.select(timeout=min(timeout, MEMORY_POLL)):
                 data = _read(key.fd)
                 if key.data == "status":
                     child.on_status(data)  # type: ignore[attr-defined]
