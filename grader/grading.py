@@ -42,6 +42,7 @@ class Options:
     devices: list[str] | None = None  # None: every available device
     hidden: bool = True  # run hidden tests when the reference is present
     test_timeout: float | None = None
+    load_timeout: float | None = None
     total_timeout: float | None = None
     memory_mb: int | None = None
     hide: list[Path] = field(default_factory=list)  # more folders the child must not see
@@ -86,7 +87,7 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
             devices = [*devices, "meta"]
         sets = [golden.public(exercise), *([golden.hidden(exercise)] if hidden else [])]
         judge = Judge(config, load_properties(exercise.properties_paths()), devices,
-                      memory_mb=options.memory_mb or config.limits.memory_mb)
+                      memory_mb=options.memory_mb or config.limits.memory_mb, output_kb=config.limits.output_kb)
     except BaseException:
         if launch is not None:
             launch.cancel()
@@ -174,7 +175,7 @@ def run_limits(exercise: Exercise, options: Options) -> RunLimits:
     limits = exercise.config.limits
     return RunLimits(
         test_timeout=options.test_timeout or limits.test_timeout,
-        load_timeout=limits.load_timeout,
+        load_timeout=options.load_timeout or limits.load_timeout,
         total_timeout=options.total_timeout or limits.total_timeout,
         memory_mb=options.memory_mb or limits.memory_mb,
         output_bytes=limits.output_kb * 1024,

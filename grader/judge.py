@@ -83,6 +83,7 @@ class Judge:
     properties: dict[str, Property]
     devices: list[str]
     memory_mb: int = 0
+    output_kb: int = 1024
 
     def grade(self, golden: GoldenSet, obs: Observation, *, load_failure: str = "") -> list[TestResult]:
         functions: dict[str, list[GoldenTest]] = {}
@@ -116,6 +117,8 @@ class Judge:
                     output = run.output if run else ""
                     if run and run.failure:
                         flags.append(run.failure.split(" (")[0])
+                    if verdict.startswith("printed more than"):
+                        flags.append(f"output truncated at {self.output_kb / 1024:g} MB")
         passed = not reason
         hidden = visibility is Visibility.hidden
         if hidden:  # a hidden test's output may echo its inputs: a short excerpt only
@@ -178,8 +181,11 @@ class Judge:
         return None
 
     def _memory(self, error: str) -> str:
+        """Words a student understands for what the limits did to their code."""
         if "MemoryError" in error or "can't allocate memory" in error or "out of memory" in error.lower():
             return f"used more memory than allowed ({self.memory_mb} MB): {error.split(':')[0]}"
+        if "[Errno 27] File too large" in error:  # the file-size limit: pytest captures output in a file
+            return f"printed more than {self.output_kb / 1024:g} MB of output"
         return error
 
     def _check(self, rule: dict[str, Any], got: Any, device: str | None, *, reveal: bool, tol: tuple[float, float]) -> str | None:

@@ -317,7 +317,8 @@ class _Watch:
         self.cell: int | None = None
         self.cells = cells
         self.phase_deadline = time.monotonic() + limits.load_timeout
-        self.pending = b""
+        self.pending: list[bytes] = []
+        self.pending_size = 0
         self.saw_done = False
         self.output_seen = 0
         self.kept = 0  # bytes of values held for the judge
@@ -389,13 +390,21 @@ class _Watch:
             self.obs.flags.append(f"output truncated at {_size(self.limits.output_bytes)}")
 
     def _take(self, data: bytes) -> None:
-        self.pending += data
-        if len(self.pending) > MAX_MESSAGE:
-            self.pending = b""
-            self.obs.flags.append("sent an oversized message")
+        """Collect data into lines; a line is parsed once, when its newline arrives (linear time)."""
+        if b"\n" not in data:
+            if self.pending_size <= MAX_MESSAGE:
+                self.pending.append(data)
+            self.pending_size += len(data)
             return
-        *lines, self.pending = self.pending.split(b"\n")
-        for line in lines:
+        head, *lines = data.split(b"\n")
+        self.pending.append(head)
+        complete = [b"".join(self.pending) if self.pending_size + len(head) <= MAX_MESSAGE else None, *lines[:-1]]
+        self.pending, self.pending_size = [lines[-1]], len(lines[-1])
+        for line in complete:
+            if line is None:
+                if "sent an oversized message" not in self.obs.flags:
+                    self.obs.flags.append("sent an oversized message")
+                continue
             try:
                 message = json.loads(line)
             except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd numbers, absurd nesting

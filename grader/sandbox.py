@@ -6,7 +6,7 @@ Linux, with mount/PID/network namespaces (`unshare` from util-linux):
   `setsid` daemons and double forks included; the parent is not visible, so not signalable;
 - a file system in which /tmp, /run, /dev/shm, the home folder and the secret folders (reference,
   golden values, other submissions) are empty, everything is read-only but the scratch folder;
-- no way back: started by root, the child runs as `nobody` with no capabilities and
+- no way back: started by root, the child runs as an unprivileged user id of its own (one per sandbox) with no capabilities and
   no_new_privs; started by a user, it runs in a nested user namespace whose mounts are locked,
   so it cannot unmount what hides the secrets.
 Everywhere (macOS too): a process group, resource limits (data size, file size, CPU time, core
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
 import resource
 import shlex
@@ -29,7 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MiB = 1024 * 1024
-NOBODY = 65534
+UID_BASE, UID_SPAN = 1_000_000, 1_000_000  # unprivileged ids no account uses, one per sandbox
+_uid_counter = itertools.count()
+
+
+def _next_uid() -> int:
+    return UID_BASE + (os.getpid() * 4096 + next(_uid_counter)) % UID_SPAN
 MAX_PROCESSES = 1024
 HIDDEN_ROOTS = (Path("/tmp"), Path("/var/tmp"), Path("/run"), Path("/var/run"), Path("/dev/shm"), Path.home(), Path("/root"))
 
@@ -43,10 +49,15 @@ class Limits:
 
 @dataclass
 class Sandbox:
-    """How children are started. `hide` lists folders the child must not see."""
+    """How children are started. `hide` lists folders the child must not see.
+
+    Started by root, each sandbox gets a user id of its own (not shared with any other child), so
+    that a per-user limit such as the process count binds one submission, not the whole batch.
+    """
 
     hide: list[Path] = field(default_factory=list)
     namespaces: bool = True
+    uid: int = field(default_factory=lambda: _next_uid())
 
     @functools.cached_property
     def mode(self) -> str:
@@ -70,7 +81,7 @@ class Sandbox:
         common = ["--net", "--pid", "--fork", "--mount", "--mount-proc", "--kill-child"]
         script = mount_script([*self.hide], scratch)
         if self.mode == "root":
-            drop = [shutil.which("setpriv") or "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+            drop = [shutil.which("setpriv") or "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
                     "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
             return [unshare, *common, "--", "/bin/sh", "-c", script, "sh", *drop, *argv]
         if self.mode == "user":
@@ -81,7 +92,7 @@ class Sandbox:
     def start(self, argv: list[str], *, scratch: Path, limits: Limits, pass_fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
         if self.mode == "root":
             for path in (scratch, *scratch.rglob("*")):
-                os.chown(path, NOBODY, NOBODY)
+                os.chown(path, self.uid, self.uid)
         processes = MAX_PROCESSES if self.mode == "root" else None
         command = self.command(argv, scratch)
         prlimit = shutil.which("prlimit") if sys.platform == "linux" else None
@@ -191,7 +202,8 @@ def _namespace_mode() -> str:
     """Probe once which namespace mode works here (containers may forbid them)."""
     if not shutil.which("unshare") or not shutil.which("findmnt"):
         return "basic"
-    for mode in ("root", "user") if os.geteuid() == 0 else ("user",):
+    # root never uses user namespaces: there the child would be the host's root
+    for mode in ("root",) if os.geteuid() == 0 else ("user",):
         if mode == "root" and not shutil.which("setpriv"):
             continue
         probe = Sandbox(namespaces=True)
@@ -200,7 +212,7 @@ def _namespace_mode() -> str:
         scratch.mkdir(exist_ok=True)
         try:
             if mode == "root":
-                os.chown(scratch, NOBODY, NOBODY)
+                os.chown(scratch, probe.uid, probe.uid)
             argv = probe.command([sys.executable, "-I", "-S", "-c", "print('ok')"], scratch)
             result = subprocess.run(argv, capture_output=True, timeout=60, check=False, cwd=scratch)
             if result.stdout.strip() == b"ok":
