@@ -86,6 +86,8 @@ def record(exercise: Exercise, group: str) -> dict[str, Any]:
         checks = [_rule(run.checks[i]) for i in sorted(run.checks)]
         if not checks:
             problems.append(f"{entry['id']}: checks nothing")
+        elif all(c.get("rule") == "raises" for c in checks):  # the child reports what was raised
+            problems.append(f"{entry['id']}: only checks that something raises; add a value check too")
         tests[entry["id"]] = {
             "points": entry["points"],
             "tags": entry["tags"],

@@ -61,7 +61,7 @@ class Sandbox:
 
     @functools.cached_property
     def mode(self) -> str:
-        """'root' (namespaces, then nobody), 'user' (user namespaces) or 'basic' (POSIX only)."""
+        """'root' (namespaces, then an unprivileged uid), 'user' (user namespaces) or 'basic' (POSIX only)."""
         if not self.namespaces or sys.platform != "linux":
             return "basic"
         return _namespace_mode()
@@ -123,7 +123,7 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
 def _limit_self(limits: Limits, processes: int | None = None) -> None:
     """Runs in the forked child before exec: resource limits the child cannot raise.
 
-    `processes` caps the processes and threads of user `nobody` (the child's user in root mode;
+    `processes` caps the processes and threads of the child's own user id (root mode;
     shared by the children of a batch), which stops a fork bomb from filling the process table.
     """
     if processes is not None:

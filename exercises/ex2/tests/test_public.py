@@ -17,22 +17,6 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _known_good_minibatches(X, y, batch_size, shuffle=False, generator=None):
-    # The tests of `train` run it with this `minibatches`, so that a bug in yours costs only
-    # the tests of `minibatches`.
-    order = torch.randperm(X.shape[0], generator=generator) if shuffle else torch.arange(X.shape[0])
-    for idx in order.split(batch_size):
-        yield X[idx], y[idx]
-
-
-def _use_known_good(monkeypatch, fn, **helpers) -> None:
-    """Let the submission's `fn` call these helpers instead of the submission's own."""
-    namespace = getattr(fn, "__globals__", None)
-    if isinstance(namespace, dict):
-        for name, helper in helpers.items():
-            monkeypatch.setitem(namespace, name, helper)
-
-
 def _pretend_machine(monkeypatch, *, cuda: bool, mps: bool) -> None:
     """Make torch report exactly these accelerators, whichever way it is asked."""
     best = "cuda" if cuda else "mps" if mps else None
@@ -233,9 +217,8 @@ def test_count_parameters(sub, check):
 
 @pytest.mark.points(2)
 @pytest.mark.spec("samples_needed")
-def test_samples_needed(sub, check, monkeypatch):
+def test_samples_needed(sub, check):
     """samples_needed applies the 10-times rule: a model with 1000 parameters needs 10000 samples."""
-    _use_known_good(monkeypatch, sub.samples_needed, count_parameters=lambda m: sum(p.numel() for p in m.parameters() if p.requires_grad))
     check(sub.samples_needed(nn.Linear(999, 1)), name="nn.Linear(999, 1)")
     check(sub.samples_needed(nn.Sequential(nn.Linear(2, 16), nn.Linear(16, 2))), name="Linear(2, 16), Linear(16, 2)")
 
@@ -324,9 +307,8 @@ def test_minibatches(sub, check):
 
 @pytest.mark.points(3)
 @pytest.mark.spec("train")
-def test_train(sub, check, monkeypatch):
+def test_train(sub, check):
     """train fits a linear model with SGD and returns one mean loss per epoch."""
-    _use_known_good(monkeypatch, sub.train, minibatches=_known_good_minibatches)
     g = _gen(19)
     X = torch.randn(32, 3, generator=g)
     y = X @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.3

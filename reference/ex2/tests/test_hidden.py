@@ -27,24 +27,6 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _known_good_minibatches(X, y, batch_size, shuffle=False, generator=None):
-    order = torch.randperm(X.shape[0], generator=generator) if shuffle else torch.arange(X.shape[0])
-    for idx in order.split(batch_size):
-        yield X[idx], y[idx]
-
-
-def _known_good_count_parameters(model):
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def _use_known_good(monkeypatch, fn, **helpers) -> None:
-    """Let the submission's `fn` call these helpers instead of the submission's own."""
-    namespace = getattr(fn, "__globals__", None)
-    if isinstance(namespace, dict):
-        for name, helper in helpers.items():
-            monkeypatch.setitem(namespace, name, helper)
-
-
 def _pretend_machine(monkeypatch, *, cuda: bool, mps: bool) -> None:
     """Make torch report exactly these accelerators, whichever way it is asked."""
     best = "cuda" if cuda else "mps" if mps else None
@@ -105,16 +87,16 @@ def test_to_float32_dtypes_devices(sub, check, any_device):
     check(sub.to_float32(half), name="from float16")
     check(sub.to_float32(torch.tensor([True, False]).to(any_device)), name="from bool")
     x = torch.randn(3, generator=g).to(any_device)
-    x_before = x.clone()
     check(sub.to_float32(x), name="from float32")
     if any_device != "meta":
-        check(torch.equal(x, x_before), name="input unchanged")
+        check(x, name="input after the call")
 
 
 @pytest.mark.points(1)
 @pytest.mark.spec("stack_images")
 def test_stack_images_rejects_bad_input(sub, check):
     """stack_images raises ValueError for an empty list and for images of different shapes."""
+    check(sub.stack_images([torch.ones(1, 2, 2), torch.zeros(1, 2, 2)]), name="two equal-shaped images")
     check.raises(ValueError, sub.stack_images, [])
     check.raises(ValueError, sub.stack_images, [torch.zeros(3, 4, 4), torch.zeros(3, 4, 5)])
     check.raises(ValueError, sub.stack_images, [torch.zeros(1, 2, 2), torch.zeros(1, 2, 2), torch.zeros(3, 2, 2)])
@@ -144,11 +126,10 @@ def test_flatten_images_non_contiguous(sub, check, any_device):
 def test_channels_last_devices(sub, check, any_device):
     """channels_last on float16 batches on every device, leaving the input unchanged."""
     x = torch.randn(3, 2, 5, 4, generator=_gen(105)).to(torch.float16).to(any_device)
-    x_before = x.clone()
     check(sub.channels_last(x), name="(3, 2, 5, 4)")
     check(sub.channels_last(torch.randn(1, 1, 1, 2, generator=_gen(106)).to(any_device)), name="(1, 1, 1, 2)")
     if any_device != "meta":
-        check(torch.equal(x, x_before), name="input unchanged")
+        check(x, name="input after the call")
 
 
 @pytest.mark.points(0.5)
@@ -159,10 +140,9 @@ def test_horizontal_flip_any_leading_dims(sub, check, any_device):
     check(sub.horizontal_flip(torch.randn(3, 4, generator=g).to(any_device)), name="(H, W)")
     check(sub.horizontal_flip(torch.randn(2, 3, 4, generator=g).to(any_device)), name="(C, H, W)")
     x = torch.randn(2, 2, 1, 3, 5, generator=g).to(torch.float16).to(any_device)
-    x_before = x.clone()
     check(sub.horizontal_flip(x), name="5 dimensions, float16")
     if any_device != "meta":
-        check(torch.equal(x, x_before), name="input unchanged")
+        check(x, name="input after the call")
 
 
 @pytest.mark.points(0.5)
@@ -211,10 +191,9 @@ def test_relu_dtype_device_input(sub, check, any_device):
     """relu keeps shape, dtype and device and leaves its input unchanged."""
     g = _gen(110)
     x = torch.randn(4, 3, 2, generator=g).to(any_device)
-    x_before = x.clone()
     check(sub.relu(x), name="(4, 3, 2)")
     if any_device != "meta":
-        check(torch.equal(x, x_before), name="input unchanged")
+        check(x, name="input after the call")
     check(sub.relu((100 * torch.randn(50, generator=g)).to(any_device)), name="large values")
     check(sub.relu(torch.tensor(-1.5).to(any_device)), name="0-dimensional")
 
@@ -325,7 +304,7 @@ def test_numerical_grad_matches_autograd(sub, check):
     exact = x.clone().requires_grad_(True)
     fn(exact).backward()
     check(estimate, name="finite-difference gradient", atol=1e-8)
-    check(bool((estimate - exact.grad).abs().max() < 1e-5), name="close to the autograd gradient")
+    check(estimate - exact.grad, name="difference to the autograd gradient", atol=1e-5)
 
 
 @pytest.mark.points(1)
@@ -333,11 +312,10 @@ def test_numerical_grad_matches_autograd(sub, check):
 def test_numerical_grad_eps_and_input(sub, check):
     """numerical_grad uses the given eps, keeps the input's shape and dtype, and leaves it unchanged."""
     x = torch.randn(4, generator=_gen(205), dtype=torch.float64)
-    x_before = x.clone()
     cubic = lambda t: (t**3).sum()  # noqa: E731
     check(sub.numerical_grad(cubic, x, eps=0.1), name="eps=0.1", atol=1e-8)
     check(sub.numerical_grad(cubic, x, 0.5), name="eps=0.5 given by position", atol=1e-8)
-    check(torch.equal(x, x_before), name="input unchanged")
+    check(x, name="input after the call")
     y = torch.randn(2, 2, generator=_gen(206))
     check(sub.numerical_grad(lambda t: (t**2).sum(), y), name="float32 input", rtol=1e-3, atol=1e-3)
 
@@ -395,6 +373,7 @@ def test_mlp_structure(sub, check):
 @pytest.mark.spec("MLP")
 def test_mlp_rejects_unknown_activation(sub, check):
     """MLP raises ValueError for an activation it does not know."""
+    check(sorted(name for name, _ in sub.MLP(2, 3, 1, activation="sigmoid").named_parameters()), name="a known activation builds")
     for activation in ("gelu", "softmax"):
         check.raises(ValueError, lambda a=activation: sub.MLP(2, 3, 1, activation=a)(torch.zeros(1, 2)))
 
@@ -415,12 +394,12 @@ def test_count_parameters_trainable_only(sub, check):
 
 @pytest.mark.points(1.5)
 @pytest.mark.spec("samples_needed")
-def test_samples_needed_trainable_only(sub, check, monkeypatch):
+def test_samples_needed_trainable_only(sub, check):
     """samples_needed follows the 10-times rule for models with frozen parts."""
-    _use_known_good(monkeypatch, sub.samples_needed, count_parameters=_known_good_count_parameters)
     model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 4))
     model[2].requires_grad_(False)
-    check(sub.samples_needed(model), name="last layer frozen")
+    # the rule relative to the submission's own count, so that a count_parameters bug costs only it
+    check(sub.samples_needed(model) / max(sub.count_parameters(model), 1), name="samples per parameter, last layer frozen")
     check(sub.samples_needed(nn.Linear(1, 1)), name="nn.Linear(1, 1)")
 
 
@@ -438,7 +417,6 @@ def test_softmax_large_logits(sub, check):
     # float32 holds logits near 1000 only to about 1e-4, so equally good formulas differ that much
     for dtype, tol in ((torch.float32, 2e-4), (torch.float64, None)):
         p = sub.softmax(z.to(dtype))
-        check(bool(torch.isfinite(p).all()), name=f"{dtype} result is finite")
         check(p, name=f"{dtype} probabilities", rtol=tol, atol=tol)
 
 
@@ -447,12 +425,11 @@ def test_softmax_large_logits(sub, check):
 def test_softmax_dim_and_devices(sub, check, any_device):
     """softmax along any dimension, on every device, leaving the input unchanged."""
     z = torch.randn(3, 4, 5, generator=_gen(402)).to(any_device)
-    z_before = z.clone()
     check(sub.softmax(z, dim=0), name="dim=0")
     check(sub.softmax(z, dim=1), name="dim=1")
     check(sub.softmax(z), name="default dim")
     if any_device != "meta":
-        check(torch.equal(z, z_before), name="input unchanged")
+        check(z, name="input after the call")
 
 
 @pytest.mark.points(0.5)
@@ -488,7 +465,6 @@ def test_cross_entropy_large_logits(sub, check, device):
     """cross_entropy is finite and right for logits in the thousands, on every device."""
     logits, targets = _large_logits()
     loss = sub.cross_entropy(logits.to(device), targets.to(device))
-    check(bool(torch.isfinite(loss).all()), name="loss is finite")
     check(loss, name="loss")
 
 
@@ -498,7 +474,6 @@ def test_cross_entropy_large_logits_float64(sub, check):
     """cross_entropy is finite and right for float64 logits in the thousands."""
     logits, targets = _large_logits()
     loss = sub.cross_entropy(logits.double(), targets)
-    check(bool(torch.isfinite(loss).all()), name="loss is finite")
     check(loss, name="float64 loss")
 
 
@@ -521,7 +496,6 @@ def test_kl_divergence_zero_probabilities(sub, check, device):
     p_onehot[torch.arange(5), torch.tensor([0, 3, 1, 1, 2])] = 1.0
     p_onehot = p_onehot.to(device)
     loss = sub.kl_divergence(p_onehot, q)
-    check(bool(torch.isfinite(loss).all()), name="finite for a one-hot p")
     check(loss, name="one-hot p")
     check(sub.kl_divergence(q, q), name="a distribution against itself")
 
@@ -542,11 +516,10 @@ def test_kl_divergence_float64(sub, check):
 def test_one_hot_devices(sub, check, any_device):
     """one_hot returns float32 on the targets' device, for every class and a single target."""
     targets = torch.tensor([4, 0, 1, 3, 2, 4, 4]).to(any_device)
-    targets_before = targets.clone()
     check(sub.one_hot(targets, 5), name="7 targets, 5 classes")
     check(sub.one_hot(targets[:1], 6), name="a single target, 6 classes")
     if any_device != "meta":
-        check(torch.equal(targets, targets_before), name="targets unchanged")
+        check(targets, name="targets after the call")
 
 
 @pytest.mark.points(0.5)
@@ -584,14 +557,13 @@ def test_gd_step_in_place_untracked(sub, check):
     model[1].weight.requires_grad_(False)
     _mse(model(X), torch.ones(5, 1)).backward()
     model[1].bias.grad = None  # trainable, but without a gradient this time
-    untouched = torch.cat([model[1].weight.detach().flatten(), model[1].bias.detach()])
     sub.gd_step(model.parameters(), 0.05)
     check({name: p.detach() for name, p in model.named_parameters()}, name="parameters after the step")
     # a gradient set to None instead of zero counts as zeroed too
     grads = {name: torch.zeros_like(p) if p.grad is None else p.grad for name, p in model.named_parameters()}
     check(grads, name="gradients after the step")
     after = torch.cat([model[1].weight.detach().flatten(), model[1].bias.detach()])
-    check(torch.equal(after, untouched), name="parameters without gradient unchanged")
+    check(after, name="parameters without gradient, after the step")
     check([(p.is_leaf, p.grad_fn is None) for p in model.parameters()], name="parameters are still untracked leaves")
     check(torch.is_grad_enabled(), name="gradient tracking re-enabled afterwards")
 
@@ -613,9 +585,8 @@ def test_minibatches_shuffle(sub, check, device):
 
 @pytest.mark.points(0.5)
 @pytest.mark.spec("train")
-def test_train_adam(sub, check, monkeypatch):
+def test_train_adam(sub, check):
     """train with Adam and shuffling returns the right losses and parameters."""
-    _use_known_good(monkeypatch, sub.train, minibatches=_known_good_minibatches)
     g = _gen(504)
     X = torch.randn(24, 4, generator=g)
     y = X @ torch.randn(4, 2, generator=g) - 1.0
@@ -628,9 +599,8 @@ def test_train_adam(sub, check, monkeypatch):
 
 @pytest.mark.points(1)
 @pytest.mark.spec("train")
-def test_train_accumulation_matches_big_batch(sub, check, monkeypatch):
+def test_train_accumulation_matches_big_batch(sub, check):
     """With plain SGD, accumulating k batches of size b gives the same step as one batch of size k·b."""
-    _use_known_good(monkeypatch, sub.train, minibatches=_known_good_minibatches)
     g = _gen(506)
     X = torch.randn(24, 3, generator=g)
     y = X @ torch.randn(3, 1, generator=g) + 0.5
@@ -642,15 +612,14 @@ def test_train_accumulation_matches_big_batch(sub, check, monkeypatch):
     sub.train(big, X, y, loss_fn=_mse, epochs=1, batch_size=12, lr=0.1, accumulation_steps=1, shuffle=False)
     check(_params(accumulated), name="parameters after 3 accumulated batches of 4", rtol=1e-4, atol=1e-5)
     check(_params(big), name="parameters after batches of 12", rtol=1e-4, atol=1e-5)
-    gap = max((a - b).abs().max().item() for a, b in zip(accumulated.parameters(), big.parameters(), strict=True))
-    check(gap < 1e-5, name="the two ways give the same parameters")
+    check([(a - b).detach() for a, b in zip(accumulated.parameters(), big.parameters(), strict=True)],
+          name="difference between the two ways", atol=1e-5)
 
 
 @pytest.mark.points(0.5)
 @pytest.mark.spec("train")
-def test_train_accumulation_last_group(sub, check, monkeypatch):
+def test_train_accumulation_last_group(sub, check):
     """train with accumulation also steps the last, shorter group of batches."""
-    _use_known_good(monkeypatch, sub.train, minibatches=_known_good_minibatches)
     g = _gen(507)
     X = torch.randn(20, 2, generator=g)
     y = X @ torch.tensor([[2.0], [-1.0]])
@@ -663,9 +632,8 @@ def test_train_accumulation_last_group(sub, check, monkeypatch):
 
 @pytest.mark.points(0.5)
 @pytest.mark.spec("train")
-def test_train_no_gradient_leak(sub, check, monkeypatch):
+def test_train_no_gradient_leak(sub, check):
     """train over several epochs, with and without accumulation: no gradient carries over between steps."""
-    _use_known_good(monkeypatch, sub.train, minibatches=_known_good_minibatches)
     g = _gen(508)
     X = torch.randn(32, 3, generator=g)
     y = torch.randint(0, 3, (32,), generator=g)
@@ -679,18 +647,19 @@ def test_train_no_gradient_leak(sub, check, monkeypatch):
 
 @pytest.mark.points(0.5)
 @pytest.mark.spec("train")
-def test_train_rejects_unknown_optimizer(sub, check, monkeypatch):
+def test_train_rejects_unknown_optimizer(sub, check):
     """train raises ValueError for an optimizer other than "sgd" and "adam"."""
-    _use_known_good(monkeypatch, sub.train, minibatches=_known_good_minibatches)
     X, y = torch.randn(4, 2, generator=_gen(510)), torch.randn(4, 1, generator=_gen(511))
+    torch.manual_seed(7)
+    check(sub.train(nn.Linear(2, 1), X, y, loss_fn=_mse, epochs=2, batch_size=2, lr=0.1, optimizer="sgd", shuffle=False),
+          name="losses with optimizer='sgd'", rtol=1e-4, atol=1e-5)
     check.raises(ValueError, sub.train, nn.Linear(2, 1), X, y, loss_fn=_mse, epochs=1, batch_size=2, lr=0.1, optimizer="rmsprop")
 
 
 @pytest.mark.points(1)
 @pytest.mark.spec("train")
-def test_train_recovers_lecture_theta(sub, check, monkeypatch):
+def test_train_recovers_lecture_theta(sub, check):
     """train on the lecture's regression example recovers the true parameters θ* = [3, 2]."""
-    _use_known_good(monkeypatch, sub.train, minibatches=_known_good_minibatches)
     g = _gen(512)
     X = 2 * torch.rand(200, 1, generator=g) - 1
     y = 3 * X + 2 + 0.1 * torch.randn(200, 1, generator=g)
@@ -703,9 +672,8 @@ def test_train_recovers_lecture_theta(sub, check, monkeypatch):
 
 @pytest.mark.points(1)
 @pytest.mark.spec("train", "MLP")
-def test_train_mlp_separates_circles(sub, check, monkeypatch):
+def test_train_mlp_separates_circles(sub, check):
     """An MLP trained with train separates two concentric circles (accuracy ≥ 0.95 on held-out points)."""
-    _use_known_good(monkeypatch, sub.train, minibatches=_known_good_minibatches)
     X, y = _circles(256, _gen(514))
     torch.manual_seed(6)
     model = sub.MLP(2, 16, 2, activation="relu")
