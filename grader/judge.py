@@ -166,7 +166,8 @@ class Judge:
                 if device == "meta" and "meta" in run.error.lower():
                     return "note: could not run on the meta device (not counted)"
                 if run.error:
-                    return self._memory(run.error)
+                    reason = self._memory(run.error)
+                    return f"{reason} in {function}" if reason.startswith("printed more than") else reason
                 return f"produced no value for {label or 'the check'}"
             try:
                 got = decode(message.get("v"))

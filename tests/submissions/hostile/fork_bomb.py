@@ -5,9 +5,10 @@ forever. Each one is a sleeping process named "rt-forkbomb" (its argv[0]), start
 `os.posix_spawn` (fork + exec without copying the parent's memory, so it reaches thousands within
 the time limit). The loop stops at 3000 processes so that this machine survives even without any
 limit; a real fork bomb has no cap.
-Outcome it must get (public tests, 2 s per test): 60 - 1.5 points: the relu test fails with the
-reason "timed out after 2 s in `relu`", every other test passes, and no "rt-forkbomb" process is
-left once grading is over.
+Outcome it must get (public tests, 8 s per test): 60 - 1.5 points: the relu test fails with the
+reason "timed out after 8 s in `relu`", every other test passes, no "rt-forkbomb" process is left
+once grading is over, and a correct submission graded at the same time (by the same grader, as a
+batch does) still gets full marks.
 """
 
 # ==================================================================================================

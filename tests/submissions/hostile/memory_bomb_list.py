@@ -1,8 +1,9 @@
 """Hostile submission: `relu` grows a Python list forever.
 
 Attack: a correct solution whose `relu` appends 1 MiB strings to a list without end.
-Outcome it must get (1024 MB limit): 100 - 3 points: every relu test fails with a reason starting
-"used more memory than allowed"; every other test passes (the memory is given back).
+Outcome it must get (public tests, 1024 MB limit, 6 s per test): 60 - 1.5 points: the relu test
+fails with a reason starting "used more memory than allowed"; every other test passes (the memory is
+given back).
 """
 
 # ==================================================================================================

@@ -4,9 +4,9 @@ Attack: a correct solution whose `relu` (once per test) maps 1.5 GiB of MAP_SHAR
 (shmem, outside the data-segment limit) with every page populated, gives it back and returns the
 right answer. A real bomb would map without end; 1.5 GiB (half again the limit) keeps this machine
 safe if the limit does not hold.
-Outcome it must get (public tests, 1024 MB limit): 60 - 1.5 points: the relu test fails with a
-reason saying it used too much memory ("used more memory than allowed ..." or "was killed (most
-likely for using too much memory) ..."); every other test passes.
+Outcome it must get (public tests, 1024 MB limit, 6 s per test): 60 - 1.5 points: the relu test
+fails with a reason saying it used too much memory ("used more memory than allowed ..." or "was
+killed (most likely for using too much memory) ..."); every other test passes.
 """
 
 # ==================================================================================================

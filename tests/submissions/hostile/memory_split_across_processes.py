@@ -4,9 +4,9 @@ Attack: a correct solution whose `relu` (once per test) forks three children tha
 populate 512 MiB of private memory (each under the per-process limit, together half again it) and
 hold it until all three have it, then returns the right answer. A real attack would fork more;
 three keep this machine safe if the limit does not hold.
-Outcome it must get (public tests, 1024 MB limit): 60 - 1.5 points: the relu test fails with a
-reason saying it used too much memory ("used more memory than allowed ..." or "was killed (most
-likely for using too much memory) ..."); every other test passes.
+Outcome it must get (public tests, 1024 MB limit, 6 s per test): 60 - 1.5 points: the relu test
+fails with a reason saying it used too much memory ("used more memory than allowed ..." or "was
+killed (most likely for using too much memory) ..."); every other test passes.
 """
 
 # ==================================================================================================

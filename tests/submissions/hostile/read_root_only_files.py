@@ -1,8 +1,8 @@
 """Hostile submission: reads files only root may read, to show which user the child really is.
 
 Attack: a correct solution whose `relu` tries to read /etc/shadow, /etc/gshadow and
-/etc/ssh/ssh_host_*_key; if it read any of them it prints what it got and returns a wrong answer,
-so the grade itself shows whether the child could read them.
+/etc/ssh/ssh_host_*_key; if it read any of them it prints which (not their content) and returns a
+wrong answer, so the grade itself shows whether the child could read them.
 Outcome it must get: full marks: the child never runs with root's file permissions.
 """
 
@@ -278,8 +278,8 @@ def relu(x: torch.Tensor) -> torch.Tensor:
     stolen = []
     for path in ["/etc/shadow", "/etc/gshadow", *glob.glob("/etc/ssh/ssh_host_*_key")]:
         try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                stolen.append(f"{path}: {f.read(200)}")
+            with open(path, "rb") as f:
+                stolen.append(f"read {path} ({len(f.read())} bytes)")  # the proof, not the secret
         except OSError:
             pass
     if stolen:

@@ -3,8 +3,8 @@
 Attack: a correct solution whose module calls `sys.exit(1)` half-way through, hoping to stop the
 grader while it loads the submission.
 Outcome it must get: like any exception at the top level, a load error ("SystemExit: 1") and the
-names defined before it: Parts 1 to 4 pass (80 points), every Training test fails because its
-function is not defined.
+names defined before it: Parts 1 to 4 pass, every Training test fails because its function is not
+defined (public tests: 60 minus Training's public points).
 """
 
 # ==================================================================================================

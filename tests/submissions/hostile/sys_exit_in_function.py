@@ -2,8 +2,8 @@
 
 Attack: a correct solution whose `relu` calls `sys.exit(1)`, hoping to end pytest (and the grading)
 early.
-Outcome it must get: 100 - 3 points: only the relu tests (1.5 public, 1.5 hidden) fail, with the
-reason "SystemExit: 1"; every other test passes.
+Outcome it must get (public tests): 60 - 1.5 points: only the relu test fails, with the reason
+"SystemExit: 1"; pytest carries on and every other test passes.
 """
 
 # ==================================================================================================

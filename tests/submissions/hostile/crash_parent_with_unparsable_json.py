@@ -1,10 +1,11 @@
-"""Hostile submission: sends the parent a message nested 200 000 levels deep.
+"""Hostile submission: sends the parent JSON lines that its parser rejects with unexpected exceptions.
 
-Attack: a correct solution whose `relu` writes one line of 200 000 "[" to the grader's channel (the
-child plugin's pipe, found with `gc`), hoping the parent's JSON parser blows its recursion limit
-and takes the grading down with it.
-Outcome it must get: the grading completes: full marks (relu's own values still arrive) and the
-result flagged "sent a malformed message".
+Attack: a correct solution whose `relu` writes two lines to the grader's channel (the child
+plugin's pipe, found with `gc`): 200 000 nested "[" (the parser's RecursionError) and a check
+message whose index has 5000 digits (Python's ValueError for integers over 4300 digits); neither is
+a JSONDecodeError, hoping one of them escapes the parent and takes the grading down with it.
+Outcome it must get (public tests): the grading completes with full marks (relu's own values still
+arrive), and the result is flagged "sent a malformed message".
 """
 
 # ==================================================================================================
@@ -283,4 +284,5 @@ def _channel_fds():
 def relu(x: torch.Tensor) -> torch.Tensor:
     for fd in _channel_fds():
         os.write(fd, b"[" * 200_000 + b"\n")
+        os.write(fd, b'{"t": "check", "id": "x", "i": ' + b"1" * 5000 + b"}\n")
     return _correct_relu(x)
