@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from grader.runner import Child, Observation, RunLimits, proc_table, supervise, tree_memory_kb
+from grader.runner import Child, Observation, RunLimits, child_argv, proc_table, supervise, tree_memory_kb
 from grader.sandbox import Limits, Sandbox, kill
 
 START_TIMEOUT = 120.0
@@ -47,7 +47,7 @@ class WarmWorker:
         self.status, status_w = os.pipe()
         self.channel, channel_w = os.pipe()
         limits = Limits(memory_mb=self.limits.memory_mb, output_bytes=self.limits.output_bytes, cpu_seconds=10**7)
-        argv = [sys.executable, "-I", "-m", "grader.child", "serve", str(control_r), str(status_w), str(channel_w), str(self.scratch)]
+        argv = child_argv("serve", str(control_r), str(status_w), str(channel_w), str(self.scratch))
         try:
             self.proc = self.sandbox.start(argv, scratch=self.scratch, limits=limits, pass_fds=(control_r, status_w, channel_w))
         finally:
@@ -72,7 +72,7 @@ class WarmWorker:
                 pid = stack.pop()
                 try:
                     with open(f"/proc/{pid}/cmdline", "rb") as f:
-                        if b"grader.child\x00serve" in f.read():
+                        if b"dispatch(sys.argv[1:])\x00serve" in f.read():
                             self._worker_pid = pid
                             break
                 except OSError:

@@ -176,7 +176,7 @@ class ChildRunner:
             output_bytes=self.limits.output_bytes,
             cpu_seconds=int(self.limits.total_timeout) + 10,
         )
-        argv = [sys.executable, "-I", "-m", "grader.child"]
+        argv = child_argv()
         try:
             proc = self.sandbox.start(argv, scratch=scratch, limits=limits, pass_fds=(write_fd,))
         except BaseException:
@@ -238,6 +238,16 @@ def _empty(folder: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
+
+
+def child_argv(*args: str) -> list[str]:
+    """`python -I` running this very grader package's child (`-I`: no user site, no cwd, no
+    PYTHONPATH; the package's folder is put first on sys.path, wherever it was imported from)."""
+    import grader
+
+    home = os.path.dirname(os.path.dirname(os.path.abspath(grader.__file__)))
+    boot = f"import sys; sys.path.insert(0, {home!r}); from grader.child.__main__ import dispatch; dispatch(sys.argv[1:])"
+    return [sys.executable, "-I", "-c", boot, *args]
 
 
 def test_sources(files: list[TestFile]) -> list[dict[str, str]]:

@@ -128,6 +128,8 @@ def _pick(candidates: list[str], *, module: str, where: str) -> str:
     wanted = [c for c in candidates if PurePosixPath(c).name in (f"{module}.py", f"{module}.ipynb")]
     if not wanted:
         wanted = [c for c in candidates if PurePosixPath(c).suffix in (".py", ".ipynb")]
+    if not wanted and where.startswith("folder"):  # a folder holding only the student's zip
+        wanted = [c for c in candidates if PurePosixPath(c).suffix == ".zip"]
         wanted = [c for c in wanted if not PurePosixPath(c).name.startswith(("test_", "."))]
         wanted = [c for c in wanted if "__MACOSX" not in c and ".ipynb_checkpoints" not in c]
     if not wanted:

@@ -72,7 +72,9 @@ def discover(root: Path, *, module: str) -> list[Student]:
         if entry.is_dir():
             m = MOODLE.match(entry.name)
             name, identifier = (m.group("name"), f"Participant {m.group('id')}") if m else (entry.name, "")
-            student = add(Student(safe_key(name), name, identifier, folder=entry))
+            # two participants may share a name: Moodle's id keeps them apart
+            key = safe_key(f"{name}_{m.group('id')}") if m else safe_key(name)
+            student = add(Student(key, name, identifier, folder=entry))
             if not any(p.is_file() for p in entry.rglob("*")):
                 student.problem = "empty folder"
             continue

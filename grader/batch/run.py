@@ -60,6 +60,7 @@ def write_atomic(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's files are owner-only; results are for the course staff to share
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -150,6 +151,8 @@ class Batch:
         else:
             result = grade(self.exercise, student.path, self._options())
             status = "unusable" if result.error_kind == "unreadable" else "graded"
+        if student.note:
+            result = result.model_copy(update={"notes": [*result.notes, student.note]})
         if self.stop.is_set():
             return Entry(student, "interrupted", None)
         _write_student(folder, student, result, status, fp)

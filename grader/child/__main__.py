@@ -38,10 +38,14 @@ def main() -> None:
     os._exit(0 if code in (0, 1) else code)
 
 
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["serve"]:
+def dispatch(argv: list[str]) -> None:
+    if argv[:1] == ["serve"]:
         from grader.child.worker import main as serve
 
-        serve(sys.argv[2:])
+        serve(argv[1:])
     else:
         main()
+
+
+if __name__ == "__main__":
+    dispatch(sys.argv[1:])
