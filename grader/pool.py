@@ -13,14 +13,21 @@ import json
 import os
 import selectors
 import shutil
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from grader.runner import Child, Observation, RunLimits, child_argv, proc_table, supervise, tree_memory_kb
+from grader.runner import (
+    Child,
+    Observation,
+    RunLimits,
+    child_argv,
+    proc_table,
+    supervise,
+    tree_memory_kb,
+)
 from grader.sandbox import Limits, Sandbox, kill
 
 START_TIMEOUT = 120.0
