@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import xmlschema
 import yaml
-
 from conftest import ROOT, SUBMISSIONS
 
 GOLDEN = ROOT / "tests" / "golden"

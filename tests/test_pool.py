@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, SUBMISSIONS
+
 from grader.grading import Options, grade, run_limits, secret_folders
 from grader.pool import WarmWorker
 from grader.result import Status

@@ -1,0 +1,2 @@
+# notes for ex2
+# softmax: subtract the max first
