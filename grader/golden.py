@@ -109,7 +109,7 @@ def write(document: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".golden-")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(document, f, indent=1, sort_keys=True)
+        json.dump(document, f, indent=1)  # tests in collection order: the order reports list them
         f.write("\n")
     os.replace(tmp, path)
 

@@ -194,12 +194,7 @@ class WarmChild(Child):
             return
         try:
             self.worker.command("kill")
-            deadline = time.monotonic() + KILL_TIMEOUT
-            while not self.exited and time.monotonic() < deadline:
-                reply = self.worker.wait_status(deadline - time.monotonic())
-                if not reply:
-                    break
-                self._reply(reply)
+            self._await_exit()
         except WorkerGone:
             pass
         if not self.exited:  # the worker did not answer: its whole namespace goes
@@ -208,11 +203,15 @@ class WarmChild(Child):
 
     def finish(self) -> None:
         if not self.exited:  # it said "done" and is exiting: wait for the worker to reap it
-            deadline = time.monotonic() + KILL_TIMEOUT
-            while not self.exited and time.monotonic() < deadline:
-                reply = self.worker.wait_status(deadline - time.monotonic())
-                if not reply:
-                    break
-                self._reply(reply)
+            self._await_exit()
             if not self.exited:
                 self.kill()
+
+    def _await_exit(self) -> None:
+        """Read the worker's replies until it reports this child's exit, at most KILL_TIMEOUT."""
+        deadline = time.monotonic() + KILL_TIMEOUT
+        while not self.exited and time.monotonic() < deadline:
+            reply = self.worker.wait_status(deadline - time.monotonic())
+            if not reply:
+                return
+            self._reply(reply)

@@ -152,6 +152,14 @@ def _from_folder(folder: Path, *, module: str) -> Submission:
     return load_submission(chosen, module=module)
 
 
+def refuse_unsafe_paths(archive: str, members: list[zipfile.ZipInfo]) -> None:
+    """No absolute paths, no `..`, no drive letters: nothing that unpacks outside its folder."""
+    for member in members:
+        parts = PurePosixPath(member.filename.replace("\\", "/")).parts
+        if member.filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+            raise SubmissionError(f"{archive} contains an unsafe path ({member.filename!r}): refused")
+
+
 def _from_zip(path: Path, *, module: str) -> Submission:
     try:
         archive = zipfile.ZipFile(io.BytesIO(_read_bytes(path)))
@@ -162,10 +170,7 @@ def _from_zip(path: Path, *, module: str) -> Submission:
         raise SubmissionError(f"{path.name} holds {len(members)} files: too many for a submission")
     if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
         raise SubmissionError(f"{path.name} unpacks to more than {MAX_ZIP_BYTES // 1024 // 1024} MB")
-    for member in members:
-        parts = PurePosixPath(member.filename.replace("\\", "/")).parts
-        if member.filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
-            raise SubmissionError(f"{path.name} contains an unsafe path ({member.filename!r}): refused")
+    refuse_unsafe_paths(path.name, members)
     chosen = _pick([m.filename for m in members], module=module, where=path.name)
     data = archive.read(chosen)
     inner = path.parent / f"{path.name}:{chosen}"

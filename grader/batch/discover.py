@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from grader._exceptions import SubmissionError
+from grader.submission import refuse_unsafe_paths
 
 MOODLE = re.compile(r"^(?P<name>.+?)_(?P<id>\d+)_assignsubmission_(?:file|onlinetext)_?$")
 CANVAS = re.compile(r"^(?P<login>[a-z0-9]+)(?P<late>_LATE)?_(?P<user>\d+)_(?P<sub>\d+)_(?P<file>.+)$")
@@ -132,10 +133,7 @@ def unpack_class_zip(archive: Path, into: Path) -> Path:
         members = zf.infolist()
         if sum(m.file_size for m in members) > MAX_CLASS_ZIP:
             raise SubmissionError(f"{archive.name} unpacks to more than 2 GB: refused")
-        for m in members:
-            parts = PurePosixPath(m.filename.replace("\\", "/")).parts
-            if m.filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
-                raise SubmissionError(f"{archive.name} contains an unsafe path ({m.filename!r}): refused")
+        refuse_unsafe_paths(archive.name, members)
         zf.extractall(into)
     entries = [p for p in into.iterdir() if p.name != "__MACOSX"]
     if len(entries) == 1 and entries[0].is_dir() and not MOODLE.match(entries[0].name):
