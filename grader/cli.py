@@ -23,8 +23,6 @@ from grader._exceptions import ExerciseNotFound, GraderError, SubmissionError
 from grader.exercise import Exercise, find_exercise
 from grader.result import GradeResult
 
-VERBS = ("build", "batch", "release", "init-ci", "gradescope")
-
 
 class ExitCode(IntEnum):
     OK = 0  # grading completed, whatever the score

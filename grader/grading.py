@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from grader import tamper
 from grader._exceptions import SubmissionError
 from grader.exercise import Exercise
-from grader.result import GradeResult, LoadError, Status, TestResult, Visibility
+from grader.result import GradeResult, LoadError, TestResult
 from grader.runner import ChildRunner, Observation, RunLimits, TestFile, test_sources
 from grader.sandbox import Sandbox
 from grader.submission import Submission, first_code_line, load_submission
@@ -195,10 +195,3 @@ def _job(exercise: Exercise, submission: Submission, devices: list[str]) -> dict
         "hide_tests": True,
         "threads": 1,
     }
-
-
-def failed_everything(result: GradeResult) -> bool:
-    return all(t.status is Status.failed for t in result.tests)
-
-
-__all__ = ["Options", "Visibility", "available_devices", "failed_everything", "grade"]

@@ -193,8 +193,8 @@ class Judge:
         kind = rule.get("rule")
         if kind == "equal":
             expected = decode(rule["v"])
-            rtol = rule.get("rtol", tol[0]) if rule.get("rtol") is not None else tol[0]
-            atol = rule.get("atol", tol[1]) if rule.get("atol") is not None else tol[1]
+            rtol = tol[0] if rule.get("rtol") is None else rule["rtol"]
+            atol = tol[1] if rule.get("atol") is None else rule["atol"]
             return compare(expected, got, rtol=rtol, atol=atol, expected_device=device, reveal=reveal)
         if kind == "raises":
             want = rule.get("expected", "an exception")
