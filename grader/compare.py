@@ -99,7 +99,7 @@ def _compare_tensors(expected: Any, got: Any, *, rtol: float, atol: float, expec
 
 
 def _compare_values(expected: torch.Tensor, got: torch.Tensor, *, rtol: float, atol: float, prefix: str) -> str | None:
-    if expected.numel() == 0:
+    if expected.numel() == 0 or torch.equal(expected, got):  # the same bits: right, whatever the tolerance
         return None
     if expected.is_complex() or expected.is_floating_point():
         e, g = expected.to(torch.complex128 if expected.is_complex() else torch.float64), got.to(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from grader.exercise import Exercise
 from grader.runner import ChildRunner, RunLimits, TestFile
 from grader.sandbox import Sandbox
 from grader.submission import Cell
+from grader.wire import decode
 
 RECORD_DEVICES = ["cpu", "meta"]
 FORMAT = 1
@@ -33,6 +34,13 @@ class GoldenTest:
     tags: list[str]
     doc: str
     checks: list[dict[str, Any]]
+    _decoded: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def expected(self, i: int) -> Any:
+        """The golden value of check `i`, decoded once (a batch judges every student against it)."""
+        if i not in self._decoded:
+            self._decoded[i] = decode(self.checks[i]["v"])
+        return self._decoded[i]
 
 
 @dataclass(frozen=True)
@@ -124,14 +132,23 @@ def parse(document: dict[str, Any], source: str) -> GoldenSet:
     return GoldenSet(str(document["group"]), str(document["version"]), tests)
 
 
+_loaded: dict[tuple[str, int, int], GoldenSet] = {}
+
+
 def load(path: Path) -> GoldenSet:
+    """The golden values in `path`, read once per process while the file stays the same."""
     try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        if key in _loaded:
+            return _loaded[key]
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise GoldenError(f"no golden values at {path}: run `grade build` for this exercise") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GoldenError(f"{path} is corrupt ({exc}): run `grade build` again") from None
-    return parse(document, str(path))
+    _loaded[key] = golden = parse(document, str(path))
+    return golden
 
 
 def public(exercise: Exercise) -> GoldenSet:

@@ -174,7 +174,7 @@ class Judge:
             except (WireError, ValueError, TypeError) as exc:
                 return f"sent an unreadable value ({exc})"
             follows = device in ACCELERATORS and (twin is None or _on_meta(twin, i))
-            verdict = self._check(rule, got, device if follows else None, reveal=visibility is Visibility.visible, tol=(tol.rtol, tol.atol))
+            verdict = self._check(test, i, got, device if follows else None, reveal=visibility is Visibility.visible, tol=(tol.rtol, tol.atol))
             if verdict is not None:
                 return f"{label}: {verdict}" if label else verdict
         if not run.ended:
@@ -189,10 +189,11 @@ class Judge:
             return f"printed more than {self.output_kb / 1024:g} MB of output"
         return error
 
-    def _check(self, rule: dict[str, Any], got: Any, device: str | None, *, reveal: bool, tol: tuple[float, float]) -> str | None:
+    def _check(self, test: GoldenTest, i: int, got: Any, device: str | None, *, reveal: bool, tol: tuple[float, float]) -> str | None:
+        rule = test.checks[i]
         kind = rule.get("rule")
         if kind == "equal":
-            expected = decode(rule["v"])
+            expected = test.expected(i)
             rtol = tol[0] if rule.get("rtol") is None else rule["rtol"]
             atol = tol[1] if rule.get("atol") is None else rule["atol"]
             return compare(expected, got, rtol=rtol, atol=atol, expected_device=device, reveal=reveal)

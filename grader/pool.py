@@ -44,10 +44,12 @@ class WarmWorker:
         self.proc: Any = None
         self.lock = threading.Lock()
         self.jobs = 0
+        self.ready = False
         self._worker_pid: int | None = None
 
     # -- life ------------------------------------------------------------------------------------
-    def start(self) -> None:
+    def launch(self) -> None:
+        """Start the worker's process, without waiting: it boots torch while the caller gets on."""
         self.destroy()  # whatever is left of a previous worker
         self.scratch = Path(tempfile.mkdtemp(prefix="grade-worker-", dir=self.scratch_base))
         control_r, self.control = os.pipe()
@@ -62,11 +64,20 @@ class WarmWorker:
                 os.close(fd)
         self.output = self.proc.stdout.fileno()
         self.pending = b""
+        self.ready = False
         self._worker_pid: int | None = None
+
+    def start(self) -> None:
+        """Start the worker, or finish starting it: back once it is ready to fork."""
+        if not self.alive():
+            self.launch()
+        if self.ready:
+            return
         reply = self.wait_status(START_TIMEOUT)
         if reply.get("t") != "ready":
             self.destroy()
             raise WorkerGone(f"the warm worker did not start ({reply or 'no answer'})")
+        self.ready = True
 
     def worker_pid(self) -> int | None:
         """The host pid of the worker's Python (under prlimit/unshare/sh/setpriv, which exec or fork)."""
@@ -130,8 +141,7 @@ class WarmWorker:
         return json.loads(line)
 
     def fork(self, job: dict[str, Any]) -> WarmChild:
-        if not self.alive():
-            self.start()
+        self.start()
         self.command("fork")
         reply = self.wait_status(KILL_TIMEOUT)
         if reply.get("t") != "forked":
@@ -148,8 +158,7 @@ class WarmWorker:
         """Run one submission's job to the end (restarts included) in forked children."""
         with self.lock:
             self.jobs += 1
-            if not self.alive():
-                self.start()
+            self.start()
             job = dict(job, cwd=str(self.scratch / "job"), cpu_seconds=int(self.limits.total_timeout) + 10)
             try:
                 return supervise(job, self.limits, self._fork_with_fd)

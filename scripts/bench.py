@@ -5,6 +5,7 @@ largest process, then the ratios the speed targets are stated in:
 
   (a) python -c 'import torch'
   (b) the compute floor: Exercise 2's tests against the reference in one plain process, no sandbox
+      (the child's own start-up, run directly: no parent, no isolation)
   (c) `grade ex2 reference/ex2/solution.py` from a cold start (what a student runs)
   (d) one submission through a warm worker (per-submission time, beyond the worker's start)
   (e) `grade batch ex2` over a class of 40 notebooks with --jobs 2
@@ -59,25 +60,24 @@ def measure(label: str, argv: list[str], runs: int, **kw: object) -> dict[str, f
 
 
 FLOOR = """
-import json, os, sys, tempfile, tomllib
+import json, os, sys, tempfile, threading, tomllib
 from pathlib import Path
 root = Path(sys.argv[1])
 from grader.config import ExerciseConfig
 config = ExerciseConfig.model_validate(tomllib.loads((root / "reference/ex2/grading.toml").read_text()))
 tests = [("public", p) for p in sorted((root / "exercises/ex2/tests").glob("test_*.py"))]
 tests += [("hidden", p) for p in sorted((root / "reference/ex2/tests").glob("test_*.py"))]
-scratch = tempfile.mkdtemp()
 r, w = os.pipe()
-job = {"fd": w, "cwd": scratch, "devices": ["cpu", "meta"], "forbidden": config.forbidden_calls(), "module_name": "ex2",
+job = {"fd": w, "cwd": tempfile.mkdtemp(), "devices": ["cpu", "meta"], "forbidden": config.forbidden_calls(), "module_name": "ex2",
        "test_files": [{"group": g, "name": p.name, "source": p.read_text()} for g, p in tests],
        "cells": [{"index": 0, "label": "solution.py", "source": (root / "reference/ex2/solution.py").read_text()}]}
-import threading
 threading.Thread(target=lambda: [None for _ in iter(lambda: os.read(r, 1 << 16), b"")], daemon=True).start()
-import torch
-torch.set_num_threads(1)
-from grader.child.plugin import run
-run(job)
-os.close(w)
+stdin = tempfile.TemporaryFile()
+stdin.write(json.dumps(job).encode())
+stdin.seek(0)
+os.dup2(stdin.fileno(), 0)
+from grader.child.__main__ import main  # the child's own start: torch, pytest, the job from stdin, the tests
+main()
 """
 
 WARM = """

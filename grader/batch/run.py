@@ -8,6 +8,7 @@ as a result: a missing or unreadable record simply means "grade again".
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -102,7 +103,10 @@ class Batch:
         sandbox = Sandbox(hide=secret_folders(self.exercise, any_submission, options), namespaces=options.namespaces)
         limits = run_limits(self.exercise, options)
         for _ in range(self.jobs):
-            self.workers.put(WarmWorker(sandbox, limits, scratch_base=options.scratch_base))
+            worker = WarmWorker(sandbox, limits, scratch_base=options.scratch_base)
+            with contextlib.suppress(Exception):  # booting while the parent imports torch; a worker that
+                worker.launch()  # cannot start says why when first used, for that student
+            self.workers.put(worker)
 
     def close(self) -> None:
         """Stop every worker (and so every child); threads still waiting for one get none."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import select
@@ -30,10 +31,13 @@ def _warm_up() -> None:
 
     torch.set_num_threads(1)  # before any tensor op: a forked child must not inherit a thread pool
     import pytest  # noqa: F401
-    import torch._dynamo  # noqa: F401  - the first optimizer imports it lazily: pay that once, here
-    import torch.optim  # noqa: F401
+    import torch.fx.experimental.symbolic_shapes  # noqa: F401  - sympy, for ops on the meta device
 
     import grader.child.plugin  # noqa: F401
+    from grader.child.dynamo import defer_dynamo_import
+
+    defer_dynamo_import()  # optimizers without torch._dynamo: a child that compiles imports it itself
+    gc.freeze()  # what every child inherits is never walked by a collection (nor copied by one)
 
 
 def _reap() -> dict[int, int]:
@@ -55,6 +59,14 @@ def _clean(scratch: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that select() sees readable once `pid` exits; None where the kernel has none."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _kill_others() -> None:
@@ -103,9 +115,10 @@ def serve(control: int, status: int, channel: int, scratch: Path) -> None:
 
     say({"t": "ready"})
     current: int | None = None
+    exit_fd: int | None = None  # readable when the current child has exited (a pidfd)
     buffered = b""
     while True:
-        ready, _, _ = select.select([control], [], [], 0.05)
+        ready, _, _ = select.select([control] if exit_fd is None else [control, exit_fd], [], [], 0.05 if exit_fd is None else 1)
         finished = _reap()
         if current is not None and current in finished:
             _kill_others()
@@ -113,7 +126,10 @@ def serve(control: int, status: int, channel: int, scratch: Path) -> None:
             _clean(scratch)
             say({"t": "exited", "status": finished[current]})
             current = None
-        if not ready:
+        if exit_fd is not None and current is None:
+            os.close(exit_fd)
+            exit_fd = None
+        if control not in ready:
             continue
         chunk = os.read(control, 4096)
         if not chunk:
@@ -131,6 +147,7 @@ def serve(control: int, status: int, channel: int, scratch: Path) -> None:
                     finally:
                         os._exit(71)
                 current = pid
+                exit_fd = _pidfd(pid)
                 say({"t": "forked"})
             elif command == "kill":
                 _kill_others()

@@ -665,7 +665,7 @@ def test_train_recovers_lecture_theta(sub, check):
     y = 3 * X + 2 + 0.1 * torch.randn(200, 1, generator=g)
     torch.manual_seed(5)
     model = nn.Linear(1, 1)
-    losses = sub.train(model, X, y, loss_fn=_mse, epochs=30, batch_size=20, lr=0.1, generator=_gen(513))
+    losses = sub.train(model, X, y, loss_fn=_mse, epochs=15, batch_size=20, lr=0.1, generator=_gen(513))
     check.property({k: v.detach().clone() for k, v in model.state_dict().items()}, "theta_recovered", name="θ after training")
     check(len(losses), name="one loss per epoch")
 
@@ -677,7 +677,7 @@ def test_train_mlp_separates_circles(sub, check):
     X, y = _circles(256, _gen(514))
     torch.manual_seed(6)
     model = sub.MLP(2, 16, 2, activation="relu")
-    sub.train(model, X, y, loss_fn=_cross_entropy, epochs=25, batch_size=32, lr=0.05, optimizer="adam", generator=_gen(515))
+    sub.train(model, X, y, loss_fn=_cross_entropy, epochs=12, batch_size=32, lr=0.05, optimizer="adam", generator=_gen(515))
     check.property({k: v.detach().clone() for k, v in model.state_dict().items()}, "circles_accuracy", name="trained MLP")
 
 
