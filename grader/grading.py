@@ -93,6 +93,8 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
             launch.cancel()
         raise
 
+    suspicious = tamper.scan(submission.cells) if submission is not None else []  # while the child runs
+    definitions = submission.definitions() if submission is not None else {}
     obs = Observation()
     load_errors: list[LoadError] = []
     if runnable and submission is not None:
@@ -103,14 +105,12 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
             obs = launch.finish(job)
         load_errors = _load_errors(submission, obs)
         notes += [f"{name} is not installed here: its calls did nothing while grading" for name in obs.shimmed]
-    suspicious = tamper.scan(submission.cells) if submission is not None else []
     if obs.load_failure and not error:
         error, error_kind = obs.load_failure, "load"
     result = _result(exercise, path, judge, sets, obs, error=error, error_kind=error_kind, load_errors=load_errors,
                    notes=notes, flags=[f"tamper? {s}" for s in suspicious], protections=(options.worker.sandbox if options.worker else sandbox).protections,
                    started=started)
-    if submission is not None:
-        result.definitions = submission.definitions()
+    result.definitions = definitions
     return result
 
 
@@ -145,6 +145,7 @@ def _result(exercise: Exercise, path: Path, judge: object, sets: list[GoldenSet]
         flags=sorted({*obs.flags, *(f for t in tests for f in t.flags)}) + flags,
         notes=notes,
         duration_s=round(time.monotonic() - started, 3),
+        running_s=round(obs.running_s, 3),
     )
 
 

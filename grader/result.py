@@ -73,6 +73,7 @@ class GradeResult(_Model):
     notes: list[str] = []
     definitions: dict[str, int] = {}  # spec name -> line of its definition in a .py submission
     duration_s: float = 0.0
+    running_s: float = 0.0  # of which the submission and its tests ran in the sandbox (loading, tests)
 
     @property
     def not_graded(self) -> float:

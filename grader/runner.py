@@ -55,6 +55,7 @@ class Observation:
     output: bytes = b""
     flags: list[str] = field(default_factory=list)
     finished: bool = False
+    running_s: float = 0.0  # seconds from the tests' collection to their end: the submission's and tests' own time
 
 
 @dataclass(frozen=True)
@@ -332,6 +333,7 @@ class _Watch:
         self.saw_done = False
         self.output_seen = 0
         self.kept = 0  # bytes of values held for the judge
+        self.collected_at: float | None = None
 
     def loop(self) -> str:
         child = self.child
@@ -371,10 +373,11 @@ class _Watch:
         return self._died(describe_exit(child.returncode), already_dead=True)
 
     def _drain(self, sel: selectors.BaseSelector) -> None:
-        """What the dead child wrote before it ended, still in the pipes."""
+        """What the dead child wrote before it ended, still in the pipes: all there already (the
+        child has been reaped), so no waiting for more; a descendant still writing is not waited for."""
         end = time.monotonic() + 0.5
         while time.monotonic() < end:
-            events = sel.select(timeout=0.05)
+            events = sel.select(timeout=0)
             progressed = False
             for key, _ in events:
                 if key.data == "status":
@@ -422,13 +425,14 @@ class _Watch:
                     self.obs.flags.append("sent a malformed message")
                 continue
             if isinstance(message, dict):
-                self._handle(message)
+                self._handle(message, len(line))
 
-    def _handle(self, m: dict[str, Any]) -> None:
+    def _handle(self, m: dict[str, Any], size: int = 0) -> None:
         kind = m.get("t")
         test_id = m.get("id")
         if kind == "collected" and not self.obs.collected and isinstance(m.get("tests"), list):
             self.obs.collected = [t for t in m["tests"] if isinstance(t, dict) and isinstance(t.get("id"), str)]
+            self.collected_at = time.monotonic()
         elif kind == "loaded" and self.phase == "load":
             if isinstance(m.get("errors"), list) and not self.obs.load_errors:
                 self.obs.load_errors = [e for e in m["errors"] if isinstance(e, dict)]
@@ -447,7 +451,7 @@ class _Watch:
             checks = self.obs.tests[test_id].checks
             if 0 <= m["i"] < MAX_CHECKS and m["i"] not in checks and self.kept < MAX_KEPT:
                 checks[m["i"]] = m
-                self.kept += len(json.dumps(m.get("v")))
+                self.kept += size
             elif self.kept >= MAX_KEPT and "sent more values than any test needs" not in self.obs.flags:
                 self.obs.flags.append("sent more values than any test needs")
         elif kind == "end" and isinstance(test_id, str) and test_id == self.current:
@@ -461,6 +465,8 @@ class _Watch:
             self._between_tests()
         elif kind == "done":
             self.saw_done = True
+            if self.collected_at is not None:
+                self.obs.running_s += time.monotonic() - self.collected_at
 
     def _between_tests(self) -> None:
         self.phase = "idle"

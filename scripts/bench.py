@@ -7,7 +7,8 @@ largest process, then the ratios the speed targets are stated in:
   (b) the compute floor: Exercise 2's tests against the reference in one plain process, no sandbox
       (the child's own start-up, run directly: no parent, no isolation)
   (c) `grade ex2 reference/ex2/solution.py` from a cold start (what a student runs)
-  (d) one submission through a warm worker (per-submission time, beyond the worker's start)
+  (d) one submission through a warm worker (per-submission time, beyond the worker's start), and
+      how much of it the submission and its tests ran: the rest is the grader's overhead
   (e) `grade batch ex2` over a class of 40 notebooks with --jobs 2
 
 Usage: python scripts/bench.py [--runs N] [--class-size N]
@@ -97,7 +98,7 @@ times = []
 for _ in range(int(sys.argv[2])):
     t = time.perf_counter()
     result = grade(ex, path, Options(devices=["cpu", "meta"], worker=worker))
-    times.append(time.perf_counter() - t)
+    times.append((time.perf_counter() - t, result.running_s))
 assert result.score == 100, result.score
 worker.close()
 print(json.dumps(times))
@@ -139,8 +140,12 @@ def main() -> None:
     c = measure("(c) grade ex2 reference (cold start, sandbox, hidden tests)", [*grade, "ex2", "reference/ex2/solution.py"], args.runs, env=env)
     out = subprocess.run([PY, "-c", WARM, "reference/ex2/solution.py", str(args.runs)], cwd=ROOT, capture_output=True, text=True, check=True)
     warm = json.loads(out.stdout.strip().splitlines()[-1])
-    d = statistics.median(warm)
-    print(f"{'(d) one submission through a warm worker':<58} {d:7.2f} s  (min {min(warm):.2f}, max {max(warm):.2f})", flush=True)
+    totals = [total for total, _ in warm]
+    d = statistics.median(totals)
+    own = statistics.median(running for _, running in warm)  # the submission's and its tests' own time in the child
+    overhead = statistics.median(total - running for total, running in warm)
+    print(f"{'(d) one submission through a warm worker':<58} {d:7.2f} s  (min {min(totals):.2f}, max {max(totals):.2f})", flush=True)
+    print(f"{'    of which the submission and its tests ran':<58} {own:7.2f} s", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-class-") as tmp:
         folder = Path(tmp) / "class"
         folder.mkdir()
@@ -154,8 +159,8 @@ def main() -> None:
     print()
     print(f"cold grade / import torch:                 {c['median'] / a['median']:5.2f}x   (target ≤ 2)")
     print(f"cold grade / compute floor:                {c['median'] / b['median']:5.2f}x")
-    print(f"warm per-submission overhead over floor:   {max(0.0, d - (b['median'] - a['median'])) * 1000:5.0f} ms (target < 150 ms; "
-          f"floor without interpreter start {(b['median'] - a['median']):.2f} s)")
+    print(f"warm per-submission overhead:              {overhead * 1000:5.0f} ms (target < 150 ms: grading a submission beyond the "
+          "time its code and tests ran)")
     print(f"batch of {args.class_size}, --jobs 2:                    {e['median']:5.1f} s   (target < 15 s) · "
           f"{e['median'] / args.class_size * 1000:.0f} ms a notebook")
     print(f"peak memory, largest process of the batch: {e['peak_mb']:5.0f} MB  (target < 600 MB a worker)")

@@ -225,4 +225,7 @@ def run(job: dict[str, Any]) -> int:
         "--rootdir", job["cwd"],
     ]
     sys.dont_write_bytecode = True
+    # pytest plugins installed beside the grader (pytest-randomly, say) have no say in grading,
+    # and finding them costs a scan of every installed package's metadata
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     return int(pytest.main(args, plugins=[plugin]))

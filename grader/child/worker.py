@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import importlib
 import json
 import os
 import select
@@ -30,8 +31,13 @@ def _warm_up() -> None:
     import torch
 
     torch.set_num_threads(1)  # before any tensor op: a forked child must not inherit a thread pool
+    import _pytest.config
     import pytest  # noqa: F401
     import torch.fx.experimental.symbolic_shapes  # noqa: F401  - sympy, for ops on the meta device
+
+    for name in getattr(_pytest.config, "default_plugins", ()):  # what each session would import
+        with contextlib.suppress(ImportError):
+            importlib.import_module(f"_pytest.{name}")
 
     import grader.child.plugin  # noqa: F401
     from grader.child.dynamo import defer_dynamo_import
