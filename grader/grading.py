@@ -79,6 +79,9 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
     launch = _runner(exercise, sandbox, options).start(files) if runnable and options.worker is None else None
 
     try:  # while the child boots: torch, golden values, the judge
+        import torch
+
+        torch.set_num_threads(1)  # the judge's tensors are tiny: a thread pool only adds wake-ups (30 ms a grade)
         from grader import golden
         from grader.judge import Judge, load_properties
 

@@ -7,6 +7,7 @@ Magics and shell escapes are not Python: `%matplotlib inline` and `!pip install 
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 import symtable
@@ -134,13 +135,23 @@ def _keep(node: ast.stmt, needed: set[str]) -> bool:
     return False
 
 
+def parse(source: str) -> ast.Module:
+    """`ast.parse`, once per source text of an ordinary size: loading, checking and scanning a
+    submission all read its syntax tree (which nobody changes). Raises SyntaxError (ValueError for
+    NUL bytes) as `ast.parse` does."""
+    return _parse(source) if len(source) < 256 * 1024 else ast.parse(source)
+
+
+_parse = functools.lru_cache(maxsize=256)(ast.parse)
+
+
 def statements(source: str) -> list[tuple[ast.stmt | None, str]]:
     """Each top-level statement with its own source, padded so that line numbers stay the cell's.
 
     A cell that does not parse stays whole (its syntax error is reported as the cell's).
     """
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:
         return [(None, source)]
     lines = source.splitlines()

@@ -18,6 +18,7 @@ from grader.notebook import (
     keep_statement,
     needed_globals,
     notebook_cells,
+    parse,
     statements,
 )
 
@@ -60,7 +61,7 @@ class Submission:
         if self.kind != "py":
             return {}
         try:
-            tree = ast.parse(self.cells[0].source)
+            tree = parse(self.cells[0].source)
         except (SyntaxError, ValueError):
             return {}
         return {n.name: n.lineno for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
@@ -70,7 +71,7 @@ class Submission:
         if self.kind != "py":
             return None
         try:
-            ast.parse(self.cells[0].source, self.cells[0].label)
+            parse(self.cells[0].source)
         except SyntaxError as exc:
             return f"{self.cells[0].label}, line {exc.lineno}: SyntaxError: {exc.msg}"
         except ValueError as exc:  # source with NUL bytes

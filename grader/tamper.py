@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
+from grader.notebook import parse
 from grader.submission import Cell
 
 SUSPECT_MODULES = {"_pytest", "pytest", "grader", "ctypes", "gc", "inspect", "socket", "subprocess", "multiprocessing", "signal", "builtins", "resource", "pty"}
@@ -19,17 +20,18 @@ SUSPECT_ATTRS = {
 }
 PATCHED_OWNERS = {"torch", "math", "numpy", "np", "pytest", "builtins", "testing", "sys", "os"}
 SUSPECT_STRINGS = ("reference", "golden", "/proc/", "solution.py", "test_hidden")
+WATCHED = (ast.Import, ast.ImportFrom, ast.Attribute, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Call)
 
 
 def scan(cells: Iterable[Cell]) -> list[str]:
     found: list[str] = []
     for cell in cells:
         try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
+            tree = parse(cell.source)
+        except (SyntaxError, ValueError):
             continue
         for node in ast.walk(tree):
-            what = _suspect(node)
+            what = _suspect(node) if isinstance(node, WATCHED) else ""
             if what:
                 found.append(f"{what} ({cell.label}, line {getattr(node, 'lineno', '?')})")
     unique = list(dict.fromkeys(found))
