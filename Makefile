@@ -29,3 +29,7 @@ clean:
 
 bench: $(STAMP)  ## timings and peak memory: import torch, compute floor, cold grade, warm worker, a class of 40
 	$(BIN)/python scripts/bench.py
+
+.PHONY: bench-peers
+bench-peers: $(STAMP)  ## the class of 40 graded by ours, nbgrader 0.9.6 and otter-grader 7.0.0 (each in .bench/peers/), side by side
+	$(BIN)/python scripts/bench_peers.py

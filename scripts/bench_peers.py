@@ -403,7 +403,7 @@ def run_all(args: argparse.Namespace, bins: dict[str, Path], work: Path) -> None
         checks.append(verify(f"otter x{width}", otter_scores(otter_out), students, tests, ours))
 
     mpl = matplotlib_import(bins["nbgrader"])
-    report(rows, checks, n, args, mpl)
+    report(rows, checks, n, mpl)
 
 
 def matplotlib_import(bin_dir: Path) -> float:
@@ -414,7 +414,7 @@ def matplotlib_import(bin_dir: Path) -> float:
     return max(0.0, mpl - bare)
 
 
-def report(rows: list[dict[str, Any]], checks: list[str], n: int, args: argparse.Namespace, mpl: float) -> None:
+def report(rows: list[dict[str, Any]], checks: list[str], n: int, mpl: float) -> None:
     ours = rows[0]["median"]
     print()
     print(f"{'tool':<30} {'wall s':>8} {'s/notebook':>11} {'peak MB':>8} {'peer/ours':>10}   runs")
