@@ -96,7 +96,7 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
             launch.cancel()
         raise
 
-    suspicious = tamper.scan(submission.cells) if submission is not None else []  # while the child runs
+    suspicious = tamper.scan(submission.cells) if submission is not None else []  # (a cold child is still booting)
     definitions = submission.definitions() if submission is not None else {}
     obs = Observation()
     load_errors: list[LoadError] = []
