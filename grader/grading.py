@@ -85,7 +85,8 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
         from grader import golden
         from grader.judge import Judge, load_properties
 
-        devices = options.devices or available_devices()
+        available = available_devices()
+        devices = options.devices or available
         if "meta" not in devices:
             devices = [*devices, "meta"]
         sets = [golden.public(exercise), *([golden.hidden(exercise)] if hidden else [])]
@@ -101,7 +102,7 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
     obs = Observation()
     load_errors: list[LoadError] = []
     if runnable and submission is not None:
-        job = _job(exercise, submission, devices)
+        job = _job(exercise, submission, devices, accelerators=[d for d in available if d not in ("cpu", "meta")])
         if options.worker is not None:
             obs = options.worker.run(dict(job, test_files=test_sources(files)))
         elif launch is not None:
@@ -190,10 +191,11 @@ def _runner(exercise: Exercise, sandbox: Sandbox, options: Options) -> ChildRunn
     return ChildRunner(sandbox=sandbox, limits=run_limits(exercise, options), scratch_base=options.scratch_base)
 
 
-def _job(exercise: Exercise, submission: Submission, devices: list[str]) -> dict[str, object]:
+def _job(exercise: Exercise, submission: Submission, devices: list[str], *, accelerators: list[str]) -> dict[str, object]:
     return {
         "cells": [c.__dict__ for c in submission.cells],
         "devices": devices,
+        "accelerators": accelerators,  # on this machine, graded on or not: torch.manual_seed seeds them
         "forbidden": exercise.config.forbidden_calls(),
         "module_name": exercise.config.module,
         "hide_tests": True,

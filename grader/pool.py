@@ -1,7 +1,9 @@
-"""Warm workers: sandboxed processes that import torch once and fork a child per submission run.
+"""Warm workers: sandboxed processes that import torch and collect the tests once, then fork a child
+per submission run.
 
-A fork from a warm worker costs milliseconds where a fresh interpreter costs over a second; the
-sandbox is the worker's, set up once, and every child inherits it. See `grader/child/worker.py`
+A fork from a warm worker costs milliseconds where a fresh interpreter costs over a second, and
+its child starts where pytest has collected the tests; the sandbox is the worker's, set up once,
+and every child inherits it. See `grader/child/worker.py`
 for what runs inside. The parent still owns every clock: it asks the worker to kill a child that
 overruns, and destroys the worker (and its namespace) if the worker does not answer.
 """
@@ -46,6 +48,8 @@ class WarmWorker:
         self.jobs = 0
         self.ready = False
         self._worker_pid: int | None = None
+        self.setup: dict[str, Any] | None = None  # the tests the running worker collected
+        self.wanted: dict[str, Any] | None = None  # the tests of the job being run
 
     # -- life ------------------------------------------------------------------------------------
     def launch(self) -> None:
@@ -65,7 +69,8 @@ class WarmWorker:
         self.output = self.proc.stdout.fileno()
         self.pending = b""
         self.ready = False
-        self._worker_pid: int | None = None
+        self._worker_pid = None
+        self.setup = None
 
     def start(self) -> None:
         """Start the worker, or finish starting it: back once it is ready to fork."""
@@ -78,6 +83,24 @@ class WarmWorker:
             self.destroy()
             raise WorkerGone(f"the warm worker did not start ({reply or 'no answer'})")
         self.ready = True
+
+    def collect(self, setup: dict[str, Any]) -> None:
+        """Have the worker collect `setup`'s tests (once: a worker with other tests is replaced)."""
+        if self.setup == setup and self.alive():
+            return
+        if self.setup is not None:
+            self.destroy()
+        self.start()
+        try:
+            self.proc.stdin.write((json.dumps(setup) + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # the worker is gone: its silence below says so
+        reply = self.wait_status(START_TIMEOUT)
+        if reply.get("t") != "collected":
+            self.destroy()
+            raise WorkerGone(f"the warm worker could not collect the tests ({reply or 'no answer'})")
+        self.setup = setup
 
     def worker_pid(self) -> int | None:
         """The host pid of the worker's Python (under prlimit/unshare/sh/setpriv, which exec or fork)."""
@@ -141,7 +164,8 @@ class WarmWorker:
         return json.loads(line)
 
     def fork(self, job: dict[str, Any]) -> WarmChild:
-        self.start()
+        assert self.wanted is not None
+        self.collect(self.wanted)
         self.command("fork")
         reply = self.wait_status(KILL_TIMEOUT)
         if reply.get("t") != "forked":
@@ -155,11 +179,13 @@ class WarmWorker:
         return WarmChild(self)
 
     def run(self, job: dict[str, Any]) -> Observation:
-        """Run one submission's job to the end (restarts included) in forked children."""
+        """Run one submission's job to the end (restarts included) in forked children. The job's
+        tests (its test files, devices, accelerators) are collected by the worker, once."""
         with self.lock:
             self.jobs += 1
-            self.start()
-            job = dict(job, cwd=str(self.scratch / "job"), cpu_seconds=int(self.limits.total_timeout) + 10)
+            self.wanted = {"test_files": job["test_files"], "devices": job["devices"], "accelerators": job.get("accelerators", [])}
+            job = {key: value for key, value in job.items() if key != "test_files"}
+            job["cpu_seconds"] = int(self.limits.total_timeout) + 10
             try:
                 return supervise(job, self.limits, self._fork_with_fd)
             except WorkerGone:

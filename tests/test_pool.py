@@ -60,3 +60,25 @@ def test_a_worker_killed_from_outside_is_replaced(ex2, worker):
     worker.proc.kill()
     worker.proc.wait()
     assert _grade(ex2, worker, SUBMISSIONS / "alternative.py").score == 100
+
+
+def test_what_a_killed_child_printed_reaches_no_later_child(ex2, worker, tmp_path, monkeypatch):
+    """pytest's capture files are the worker's, shared by every child it forks: a child killed in the
+    middle of a test leaves what it printed there, and neither its own restart nor the next
+    submission may find it in their output."""
+    marker = "printed-by-the-previous-child"
+    source = (ROOT / "reference/ex2/solution.py").read_text()
+    hang = tmp_path / "prints_then_hangs.py"
+    hang.write_text(source + f"\n\ndef relu(x):\n    print({marker!r}, flush=True)\n    while True:\n        pass\n")
+    seen = []
+    run = worker.run
+    monkeypatch.setattr(worker, "run", lambda job: seen.append(run(job)) or seen[-1])
+
+    hung = _grade(ex2, worker, hang, hidden=False)
+    after = _grade(ex2, worker, SUBMISSIONS / "alternative.py", hidden=False)
+
+    assert any(t.reason == "timed out after 3 s in `relu`" for t in hung.tests)  # it was killed mid-test
+    assert after.score == sum(t.max_score for t in after.tests)
+    outputs = [run.output for obs in seen for run in obs.tests.values()] + [obs.output.decode() for obs in seen]
+    assert len(seen) == 2 and sum(len(obs.tests) for obs in seen) > 50
+    assert not [text for text in outputs if marker in text]

@@ -17,8 +17,10 @@ it is, so that child is root inside its user namespace).
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import contextlib
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -41,7 +43,8 @@ import pytest
 import grader.sandbox
 from grader import golden
 from grader.exercise import Exercise
-from grader.grading import Options, grade
+from grader.grading import Options, grade, run_limits, secret_folders
+from grader.pool import WarmWorker
 from grader.result import GradeResult, Status
 from grader.result import TestResult as Verdict
 
@@ -98,6 +101,12 @@ SLOW = {"memory_bomb_shared_mmap", "memory_split_across_processes", "infinite_lo
 # graded otherwise: by the `grade` command (a daemon and the results file it targets), in a process of
 # its own (the parent's memory), last and alone (the fork bomb, beside a correct submission)
 SPECIAL = {"daemon_outlives_run", "flood_parent_memory", "fork_bomb"}
+# graded again through warm workers (as `grade batch` grades), which must give each the same outcome:
+# each child is forked from a worker that imported torch and collected the tests once
+WARM = [*CHEATS, "patch_torch_equal_hides_inplace_bug", "exit_zero_at_import", "exit_zero_in_function", "sys_exit_in_function",
+        "sys_exit_at_import", "infinite_loop_ignores_signals", "segfault", "print_flood_in_function", "print_flood_at_import",
+        "crash_parent_with_unparsable_json", "connect_tcp_localhost", "connect_unix_socket", "write_outside_scratch",
+        "read_root_only_files"]
 BOMB_TIMEOUT = 8  # the fork bomb's test limit: the window in which a concurrent submission meets it
 
 
@@ -265,6 +274,21 @@ def _grade(exercise: Exercise, path: Path, plan: Plan) -> GradeResult:
         grader.sandbox._namespace_mode = probe
 
 
+_WARM_WORKERS: dict[Plan, WarmWorker] = {}
+
+
+def _grade_warm(exercise: Exercise, path: Path, plan: Plan) -> GradeResult:
+    """In a worker process: grade through this process's warm worker for the plan, which one hostile
+    submission after another goes through."""
+    options = _options(plan)
+    worker = _WARM_WORKERS.get(plan)
+    if worker is None:
+        sandbox = grader.sandbox.Sandbox(hide=secret_folders(exercise, path, options))
+        worker = _WARM_WORKERS[plan] = WarmWorker(sandbox, run_limits(exercise, options))
+        atexit.register(worker.close)
+    return grade(exercise, path, dataclasses.replace(options, worker=worker))
+
+
 @dataclass
 class CliRun:
     code: int
@@ -367,6 +391,8 @@ class Grading:
         for key in order:
             name = key[1] if isinstance(key, tuple) else key
             self.submit(key, _grade, exercise, HOSTILE / f"{name}.py", PLANS[key])
+        for name in WARM:
+            self.submit(("warm", name), _grade_warm, exercise, HOSTILE / f"{name}.py", PLANS[name])
         self.bomb: concurrent.futures.Future[BombRun] = concurrent.futures.Future()
         self._last = threading.Thread(target=self._bomb_when_alone, name="redteam-bomb", daemon=True)
         self._last.start()
@@ -675,6 +701,24 @@ def test_child_does_not_read_root_only_files(world):
 def test_protections_are_listed(world):
     result = world.get("connect_tcp_localhost")
     assert set(result.protections) >= ROOT_PROTECTIONS, result.protections
+
+
+# -- the same attacks through warm workers ------------------------------------------------------------
+
+
+def outcome(result: GradeResult) -> tuple[Any, ...]:
+    return (result.score, result.graded_max_score, result.error, sorted(result.flags),
+            [(e.label, e.error, e.where) for e in result.load_errors], [(t.name, t.status, t.reason) for t in result.tests])
+
+
+@pytest.mark.parametrize("name", WARM)
+def test_a_warm_worker_gives_each_attack_its_cold_outcome(world, name):
+    """Forked from a worker that imported torch and collected the tests before any submission: the
+    attack gets exactly what a fresh child gives it (asserted above), and the world stays as it was."""
+    warm, cold = world.get(("warm", name)), world.get(name)
+    assert outcome(warm) == outcome(cold)
+    assert world.tcp.connections == [] and world.unix.connections == []
+    assert world.canaries.changed() == [] and pwned_files() == []
 
 
 # -- the user-namespace fallback (as a grader started by a normal user gets) --------------------------

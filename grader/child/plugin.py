@@ -12,15 +12,14 @@ import random
 import sys
 import traceback
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from grader.check import Check
-from grader.child import shims
+from grader.child import seeding, shims
 from grader.child.forbidden import ForbiddenCalls
 
 MAX_LINE = 300
@@ -43,16 +42,6 @@ def student_location(exc: BaseException, labels: set[str]) -> str:
     return where
 
 
-def seed_devices(seed: int, devices: list[str]) -> None:
-    """`torch.manual_seed(seed)` for the devices graded on. torch's own also queues a seed for every
-    accelerator backend it knows, with a formatted stack each (0.5 ms a test, deep in pytest)."""
-    torch.default_generator.manual_seed(seed)
-    if "cuda" in devices:
-        torch.cuda.manual_seed_all(seed)
-    if "mps" in devices:
-        torch.mps.manual_seed(seed)
-
-
 class Submission(types.SimpleNamespace):
     """The submission's namespace, as tests see it: a missing name says which one."""
 
@@ -61,15 +50,31 @@ class Submission(types.SimpleNamespace):
 
 
 class ChildPlugin:
-    def __init__(self, job: dict[str, Any], paths: list[Path]) -> None:
-        self.job = job
+    """Two halves: the tests (`setup`: test files, devices), collected first, and the submission
+    (`job`: cells, forbidden calls, what to skip), loaded once the tests are imported. A cold child
+    has both from the start; a warm worker collects the tests once and each child it forks begins
+    its own submission where the worker's session left off (`serve`: see grader/child/worker.py)."""
+
+    def __init__(self, setup: dict[str, Any], paths: list[Path], *, serve: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.devices: list[str] = list(setup["devices"])
+        self.hide_tests = bool(setup.get("hide_tests"))
         self.paths = paths
-        self.fd: int = job["fd"]
-        self.labels = {cell["label"] for cell in job["cells"]}
+        self.serve = serve
+        self.job: dict[str, Any] = {}
+        self.fd = -1
+        self.labels: set[str] = set()
         self.namespace: dict[str, Any] = {}
         self.submission = Submission()
-        self.forbidden = ForbiddenCalls(job.get("forbidden", {}))
+        self.forbidden = ForbiddenCalls({})
         self.current_error: dict[str, str] = {}
+        seeding.install([*self.devices, *setup.get("accelerators", ())])
+
+    def begin(self, job: dict[str, Any]) -> None:
+        """Take the submission's half of the job (before its tests run)."""
+        self.job = job
+        self.fd = job["fd"]
+        self.labels = {cell["label"] for cell in job["cells"]}
+        self.forbidden = ForbiddenCalls(job.get("forbidden", {}))
 
     def emit(self, message: dict[str, Any]) -> None:
         data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
@@ -83,19 +88,11 @@ class ChildPlugin:
 
     # -- collection ---------------------------------------------------------------------------
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        devices = list(self.job["devices"])
         if "device" in metafunc.fixturenames:
-            real = [d for d in devices if d != "meta"]
+            real = [d for d in self.devices if d != "meta"]
             metafunc.parametrize("device", real, ids=real)
         if "any_device" in metafunc.fixturenames:
-            metafunc.parametrize("any_device", devices, ids=devices)
-
-    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        skip = set(self.job.get("skip", ()))
-        keep = [item for item in items if item.nodeid not in skip]
-        config.hook.pytest_deselected(items=[item for item in items if item.nodeid in skip])
-        items[:] = keep
-        self.emit({"t": "collected", "tests": [self._describe(item) for item in items]})
+            metafunc.parametrize("any_device", self.devices, ids=self.devices)
 
     @staticmethod
     def _describe(item: pytest.Item) -> dict[str, Any]:
@@ -109,9 +106,30 @@ class ChildPlugin:
         }
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if self.job.get("hide_tests"):  # the tests are imported: their files go before student code runs
+        self.described = [self._describe(item) for item in session.items]
+        if self.hide_tests:  # the tests are imported: their files go before student code runs
             for path in self.paths:
                 path.unlink(missing_ok=True)
+        if self.serve is None:
+            self._start(session)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        if self.serve is None:
+            return
+        self.begin(self.serve())  # a warm worker serves forks here; each child goes on with its job
+        capture = session.config.pluginmanager.getplugin("capturemanager")
+        if capture is not None:
+            capture.read_global_capture()  # the capture files are shared with the worker: start them empty
+        self._start(session)
+
+    def _start(self, session: pytest.Session) -> None:
+        """The job's tests (a restart skips those done), announced; then the submission, loaded."""
+        skip = set(self.job.get("skip", ()))
+        if skip:
+            session.config.hook.pytest_deselected(items=[item for item in session.items if item.nodeid in skip])
+            session.items[:] = [item for item in session.items if item.nodeid not in skip]
+        self.emit({"t": "collected", "tests": [d for d in self.described if d["id"] not in skip]})
         self.forbidden.install()
         shims.install(self.labels)
         self._load_submission()
@@ -158,7 +176,7 @@ class ChildPlugin:
 
     @pytest.fixture(autouse=True)
     def _seeded(self) -> Iterator[None]:
-        seed_devices(0, self.job["devices"])
+        seeding.seed_devices(0, self.devices)
         random.seed(0)
         yield
 
@@ -185,27 +203,32 @@ class ChildPlugin:
             self.emit({"t": "end", "id": report.nodeid, "forbidden": self.forbidden.called(), "output": output, **self.current_error})
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.emit({"t": "done"})
+        if self.job:  # not in a warm worker whose session ended before serving (its tests did not collect)
+            self.emit({"t": "done"})
 
 
-def write_tests(job: dict[str, Any]) -> list[Path]:
-    """The test files arrive in the job; they live in the scratch folder only until collected."""
-    root = Path(job["cwd"])
+def write_tests(setup: dict[str, Any]) -> list[Path]:
+    """The test files arrive with the job; they live in the scratch folder only until collected."""
+    root = Path(setup["cwd"])
     paths = []
-    for f in job["test_files"]:
+    for f in setup["test_files"]:
         group, name = str(f["group"]), str(f["name"])
         if not (group.isidentifier() and name.endswith(".py") and name.removesuffix(".py").isidentifier()):
             raise ValueError(f"bad test file name {group}/{name}")
-        (root / group).mkdir(exist_ok=True)
+        (root / group).mkdir(parents=True, exist_ok=True)
         path = root / group / name
         path.write_text(f["source"], encoding="utf-8")
         paths.append(path)
     return paths
 
 
-def run(job: dict[str, Any]) -> int:
-    paths = write_tests(job)
-    plugin = ChildPlugin(job, paths)
+def run(setup: dict[str, Any], *, serve: Callable[[], dict[str, Any]] | None = None) -> int:
+    """Run pytest over `setup`'s tests. A cold child's `setup` is its whole job; a warm worker
+    passes `serve`, which returns (in each forked child) the job of one submission."""
+    paths = write_tests(setup)
+    plugin = ChildPlugin(setup, paths, serve=serve)
+    if serve is None:
+        plugin.begin(setup)
     args = [
         *map(str, paths),
         "-p", "no:cacheprovider",
@@ -216,13 +239,15 @@ def run(job: dict[str, Any]) -> int:
         "-p", "no:pastebin",
         "-p", "no:junitxml",
         "-p", "no:logging",
+        "-p", "no:setuponly",
+        "-p", "no:setupplan",
         "-p", "no:unraisableexception",  # its clean-up runs full garbage collections: 0.25 s
         "-p", "no:threadexception",
         "--capture=fd",
         "--assert=plain",  # tests hand values to `check` and never assert: no rewriting to pay for
         "--noconftest",
         "-c", os.devnull,
-        "--rootdir", job["cwd"],
+        "--rootdir", setup["cwd"],
     ]
     sys.dont_write_bytecode = True
     # pytest plugins installed beside the grader (pytest-randomly, say) have no say in grading,

@@ -1,13 +1,19 @@
-"""A warm worker: torch and pytest imported once, then a fresh forked child per submission run.
+"""A warm worker: torch imported and the tests collected once, then a forked child per submission run.
 
 Runs inside the sandbox (its own PID, mount and network namespaces, as an unprivileged user), as
-the namespace's first process. It never reads a job: children read their job from stdin after
-the fork, so no submission's code or test ever passes through the worker's memory, which every
-later child inherits. Between children it kills every other process in the namespace, daemons
-included. It is not dumpable, so a child cannot read its memory or trace it.
+the namespace's first process. It boots (torch, pytest), reads the exercise's tests from the
+parent (the one thing it reads: trusted files and the devices to run them on), and has pytest
+collect them, so that each child only loads one submission and runs the collected tests: the
+child goes on with the worker's pytest session where collection ended. No submission's code ever
+passes through the worker: each child reads its own job after the fork, and every later child
+inherits the worker's memory. Between children it kills every other process in the namespace,
+daemons included, and empties the scratch folder. It is not dumpable, so a child cannot read its
+memory or trace it.
 
-File descriptors: 0 jobs (read by children), 1/2 output, CONTROL commands from the parent
-("fork", "kill", "quit"), STATUS replies to the parent, CHANNEL the children's messages.
+File descriptors: 0 the tests, then the jobs (one a child; moved off 0, which is /dev/null for
+pytest and the children), 1/2 output, CONTROL commands from the parent ("fork", "kill", "quit"),
+STATUS replies to the parent ("ready", "collected", "forked", "exited"), CHANNEL the children's
+messages.
 """
 
 from __future__ import annotations
@@ -15,35 +21,43 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
-import importlib
 import json
 import os
+import resource
 import select
 import shutil
 import signal
-import sys
 from pathlib import Path
+from typing import Any
+
+from grader.child.__main__ import boot, leave, settle
 
 PR_SET_DUMPABLE = 4
 
 
-def _warm_up() -> None:
+def _exercise_torch() -> None:
+    """Pay torch's first-use costs once, in the worker, rather than in every child: a small model's
+    forward pass, the common tensor ops, on the CPU and the meta device; its backward pass and two
+    optimizers' steps only in a build without accelerators (elsewhere the autograd engine would
+    start a thread per accelerator here, and no child could then use autograd). The random state
+    is left as it was, so children draw the same numbers as a cold child."""
     import torch
+    import torch.nn.functional as F
 
-    torch.set_num_threads(1)  # before any tensor op: a forked child must not inherit a thread pool
-    import _pytest.config
-    import pytest  # noqa: F401
-    import torch.fx.experimental.symbolic_shapes  # noqa: F401  - sympy, for ops on the meta device
-
-    for name in getattr(_pytest.config, "default_plugins", ()):  # what each session would import
-        with contextlib.suppress(ImportError):
-            importlib.import_module(f"_pytest.{name}")
-
-    import grader.child.plugin  # noqa: F401
-    from grader.child.dynamo import defer_dynamo_import
-
-    defer_dynamo_import()  # optimizers without torch._dynamo: a child that compiles imports it itself
-    gc.freeze()  # what every child inherits is never walked by a collection (nor copied by one)
+    rng = torch.get_rng_state()
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    x, y = torch.randn(5, 3), torch.tensor([0, 1, 0, 1, 1])
+    out = model(x)
+    F.cross_entropy(out, y), F.mse_loss(out, out), torch.softmax(out, 1), torch.logsumexp(out, 1), F.one_hot(y, 2)
+    torch.stack([x, x]).permute(0, 2, 1).contiguous().flip(1), torch.cat([x, x], 1).double().sum(), x.numpy()
+    torch.stack([torch.empty(2, 3, device="meta")] * 2) @ torch.empty(3, 2, device="meta")
+    accelerators = (torch.cuda._is_compiled(), torch.backends.mps.is_built(), getattr(torch, "xpu", None) and torch.xpu._is_compiled())
+    if not any(accelerators):
+        for optimizer in (torch.optim.SGD(model.parameters(), lr=0.1), torch.optim.Adam(model.parameters())):
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    torch.set_rng_state(rng)
 
 
 def _reap() -> dict[int, int]:
@@ -81,92 +95,120 @@ def _kill_others() -> None:
         os.kill(-1, signal.SIGKILL)
 
 
-def _child(job_fd: int, channel: int, keep: set[int]) -> None:
-    """In the forked child: drop the worker's descriptors, read the job, run it, exit."""
-    for fd in keep:
-        os.close(fd)
+def _read_line(fd: int) -> bytes | None:
+    """One line from the parent's pipe (it writes the next one only after an answer); None at its end."""
     data = b""
     while not data.endswith(b"\n"):
-        chunk = os.read(job_fd, 1 << 20)
+        chunk = os.read(fd, 1 << 20)
         if not chunk:
-            os._exit(70)
+            return None
         data += chunk
-    job = json.loads(data)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    Path(job["cwd"]).mkdir(parents=True, exist_ok=True)
-    os.chdir(job["cwd"])
-    job["fd"] = channel
-    import resource
+    return data
 
+
+def _begin_child(jobs: int, channel: int, drop: set[int], cwd: str) -> dict[str, Any]:
+    """In a forked child: drop the worker's descriptors, read this child's job, settle the process
+    in the worker's scratch folder (emptied since the last child)."""
+    for fd in drop:
+        os.close(fd)
+    line = _read_line(jobs)
+    os.close(jobs)
+    if line is None:
+        os._exit(70)
+    job = dict(json.loads(line), cwd=cwd, fd=channel)
+    Path(cwd).mkdir(parents=True, exist_ok=True)
+    os.chdir(cwd)
     cpu = int(job.get("cpu_seconds", 600))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-    from grader.child.plugin import run
-
-    code = run(job)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0 if code in (0, 1) else code)
+    settle(job)
+    return job
 
 
 def serve(control: int, status: int, channel: int, scratch: Path) -> None:
-    _warm_up()
+    boot()
+    _exercise_torch()
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    jobs = os.dup(0)  # the parent's pipe: the tests once, then a job for each child
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)  # what pytest's capture and every child see as stdin
+    os.close(devnull)
 
     def say(message: dict[str, object]) -> None:
         os.write(status, (json.dumps(message) + "\n").encode())
 
     say({"t": "ready"})
-    current: int | None = None
-    exit_fd: int | None = None  # readable when the current child has exited (a pidfd)
-    buffered = b""
-    while True:
-        ready, _, _ = select.select([control] if exit_fd is None else [control, exit_fd], [], [], 0.05 if exit_fd is None else 1)
-        finished = _reap()
-        if current is not None and current in finished:
-            _kill_others()
-            _reap()
-            _clean(scratch)
-            say({"t": "exited", "status": finished[current]})
-            current = None
-        if exit_fd is not None and current is None:
-            os.close(exit_fd)
-            exit_fd = None
-        if control not in ready:
-            continue
-        chunk = os.read(control, 4096)
-        if not chunk:
-            _kill_others()
-            os._exit(0)
-        buffered += chunk
-        while b"\n" in buffered:
-            line, buffered = buffered.split(b"\n", 1)
-            command = line.decode().strip()
-            if command == "fork" and current is None:
-                pid = os.fork()
-                if pid == 0:
-                    try:
-                        _child(0, channel, {control, status})
-                    finally:
-                        os._exit(71)
-                current = pid
-                exit_fd = _pidfd(pid)
-                say({"t": "forked"})
-            elif command == "kill":
+    line = _read_line(jobs)
+    if line is None:
+        os._exit(0)
+    setup = dict(json.loads(line), cwd=str(scratch / "job"), hide_tests=True)
+    Path(setup["cwd"]).mkdir(parents=True, exist_ok=True)
+    os.chdir(setup["cwd"])
+    forked = False
+
+    def serve_forks() -> dict[str, Any]:
+        """Called by the plugin once the tests are collected: fork a child per "fork" command.
+        Returns only in a child, with its job; the worker itself leaves by os._exit."""
+        nonlocal forked
+        gc.freeze()  # the collected tests too: no collection walks them in any child
+        say({"t": "collected"})
+        current: int | None = None
+        exit_fd: int | None = None  # readable when the current child has exited (a pidfd)
+        buffered = b""
+        while True:
+            ready, _, _ = select.select([control] if exit_fd is None else [control, exit_fd], [], [], 0.05 if exit_fd is None else 1)
+            finished = _reap()
+            if current is not None and current in finished:
                 _kill_others()
-                for pid, code in _reap().items():
-                    if pid == current:
-                        say({"t": "exited", "status": code})
-                        current = None
+                _reap()
                 _clean(scratch)
-                if current is not None:  # killed but not reaped yet: the loop above will see it
-                    continue
-            elif command == "quit":
+                say({"t": "exited", "status": finished[current]})
+                current = None
+            if exit_fd is not None and current is None:
+                os.close(exit_fd)
+                exit_fd = None
+            if control not in ready:
+                continue
+            chunk = os.read(control, 4096)
+            if not chunk:
                 _kill_others()
                 os._exit(0)
+            buffered += chunk
+            while b"\n" in buffered:
+                line, buffered = buffered.split(b"\n", 1)
+                command = line.decode().strip()
+                if command == "fork" and current is None:
+                    pid = os.fork()
+                    if pid == 0:
+                        forked = True
+                        try:
+                            return _begin_child(jobs, channel, {control, status}, setup["cwd"])
+                        except BaseException:
+                            os._exit(71)
+                    current = pid
+                    exit_fd = _pidfd(pid)
+                    say({"t": "forked"})
+                elif command == "kill":
+                    _kill_others()
+                    for pid, code in _reap().items():
+                        if pid == current:
+                            say({"t": "exited", "status": code})
+                            current = None
+                    _clean(scratch)
+                    if current is not None:  # killed but not reaped yet: the loop above will see it
+                        continue
+                elif command == "quit":
+                    _kill_others()
+                    os._exit(0)
+
+    from grader.child.plugin import run
+
+    code = run(setup, serve=serve_forks)
+    if forked:  # a child, at the end of its submission's tests
+        leave(code)
+    say({"t": "failed", "why": f"pytest ended with exit code {code} before the tests were collected"})
+    os._exit(1)
 
 
 def main(argv: list[str]) -> None:
