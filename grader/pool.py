@@ -3,9 +3,9 @@ per submission run.
 
 A fork from a warm worker costs milliseconds where a fresh interpreter costs over a second, and
 its child starts where pytest has collected the tests; the sandbox is the worker's, set up once,
-and every child inherits it. See `grader/child/worker.py`
-for what runs inside. The parent still owns every clock: it asks the worker to kill a child that
-overruns, and destroys the worker (and its namespace) if the worker does not answer.
+and every child inherits it. See `grader/child/worker.py` for what runs inside. The parent still
+owns every clock: it asks the worker to kill a child that overruns, and destroys the worker (and
+its namespace) if the worker does not answer.
 """
 
 from __future__ import annotations

@@ -10,9 +10,11 @@ Each file is graded once, in the background (worker processes), three at a time,
 module starts; the tests then assert on the results and on the world around them: canary files,
 listening sockets, leftover processes, the parent's own memory. Limits are tight (2 s per test,
 1024 MB) so that a hang costs seconds. A fork bomb uses up the process quota of the sandbox's user, so it is graded last, with
-only a correct submission beside it, which must not notice it. Two files are graded again with the
-sandbox in its user-namespace mode, the fallback used where the grader is not started by root (here
-it is, so that child is root inside its user namespace).
+only a correct submission beside it, which must not notice it. The sandbox's user-namespace mode
+(the fallback where the grader is not started by root) is refused to root, which these machines and
+CI are: a test holds it to that. Most files are graded a second time through warm
+workers, as `grade batch` grades them (each child forked from a worker that collected the tests,
+one attack after another through the same worker), and must get exactly the outcome they get cold.
 """
 
 from __future__ import annotations

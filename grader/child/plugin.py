@@ -67,6 +67,7 @@ class ChildPlugin:
         self.submission = Submission()
         self.forbidden = ForbiddenCalls({})
         self.current_error: dict[str, str] = {}
+        self.described: list[dict[str, Any]] = []  # the collected tests, as the parent is told of them
         seeding.install([*self.devices, *setup.get("accelerators", ())])
 
     def begin(self, job: dict[str, Any]) -> None:

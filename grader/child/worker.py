@@ -106,71 +106,54 @@ def _read_line(fd: int) -> bytes | None:
     return data
 
 
-def _begin_child(jobs: int, channel: int, drop: set[int], cwd: str) -> dict[str, Any]:
-    """In a forked child: drop the worker's descriptors, read this child's job, settle the process
-    in the worker's scratch folder (emptied since the last child)."""
-    for fd in drop:
-        os.close(fd)
-    line = _read_line(jobs)
-    os.close(jobs)
-    if line is None:
-        os._exit(70)
-    job = dict(json.loads(line), cwd=cwd, fd=channel)
-    Path(cwd).mkdir(parents=True, exist_ok=True)
-    os.chdir(cwd)
-    cpu = int(job.get("cpu_seconds", 600))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-    settle(job)
-    return job
+class Worker:
+    """The worker's side of the pipes: the tests once, then a forked child per "fork" command."""
 
+    def __init__(self, control: int, status: int, channel: int, scratch: Path) -> None:
+        self.control, self.status, self.channel, self.scratch = control, status, channel, scratch
+        self.cwd = str(scratch / "job")  # where the tests are collected, and every child runs
+        self.jobs = os.dup(0)  # the parent's pipe: the tests once, then a job for each child
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)  # what pytest's capture and every child see as stdin
+        os.close(devnull)
+        self.forked = False  # True in a child
 
-def serve(control: int, status: int, channel: int, scratch: Path) -> None:
-    boot()
-    _exercise_torch()
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    jobs = os.dup(0)  # the parent's pipe: the tests once, then a job for each child
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)  # what pytest's capture and every child see as stdin
-    os.close(devnull)
+    def say(self, message: dict[str, object]) -> None:
+        os.write(self.status, (json.dumps(message) + "\n").encode())
 
-    def say(message: dict[str, object]) -> None:
-        os.write(status, (json.dumps(message) + "\n").encode())
+    def setup(self) -> dict[str, Any] | None:
+        """The tests to collect, from the parent; None when it is gone."""
+        line = _read_line(self.jobs)
+        if line is None:
+            return None
+        Path(self.cwd).mkdir(parents=True, exist_ok=True)
+        os.chdir(self.cwd)
+        return dict(json.loads(line), cwd=self.cwd, hide_tests=True)
 
-    say({"t": "ready"})
-    line = _read_line(jobs)
-    if line is None:
-        os._exit(0)
-    setup = dict(json.loads(line), cwd=str(scratch / "job"), hide_tests=True)
-    Path(setup["cwd"]).mkdir(parents=True, exist_ok=True)
-    os.chdir(setup["cwd"])
-    forked = False
-
-    def serve_forks() -> dict[str, Any]:
+    def serve_forks(self) -> dict[str, Any]:
         """Called by the plugin once the tests are collected: fork a child per "fork" command.
         Returns only in a child, with its job; the worker itself leaves by os._exit."""
-        nonlocal forked
         gc.freeze()  # the collected tests too: no collection walks them in any child
-        say({"t": "collected"})
+        self.say({"t": "collected"})
         current: int | None = None
         exit_fd: int | None = None  # readable when the current child has exited (a pidfd)
         buffered = b""
         while True:
-            ready, _, _ = select.select([control] if exit_fd is None else [control, exit_fd], [], [], 0.05 if exit_fd is None else 1)
+            watched = [self.control] if exit_fd is None else [self.control, exit_fd]
+            ready, _, _ = select.select(watched, [], [], 0.05 if exit_fd is None else 1)
             finished = _reap()
             if current is not None and current in finished:
                 _kill_others()
                 _reap()
-                _clean(scratch)
-                say({"t": "exited", "status": finished[current]})
+                _clean(self.scratch)
+                self.say({"t": "exited", "status": finished[current]})
                 current = None
             if exit_fd is not None and current is None:
                 os.close(exit_fd)
                 exit_fd = None
-            if control not in ready:
+            if self.control not in ready:
                 continue
-            chunk = os.read(control, 4096)
+            chunk = os.read(self.control, 4096)
             if not chunk:
                 _kill_others()
                 os._exit(0)
@@ -181,33 +164,67 @@ def serve(control: int, status: int, channel: int, scratch: Path) -> None:
                 if command == "fork" and current is None:
                     pid = os.fork()
                     if pid == 0:
-                        forked = True
-                        try:
-                            return _begin_child(jobs, channel, {control, status}, setup["cwd"])
-                        except BaseException:
-                            os._exit(71)
+                        return self._begin_child()
                     current = pid
                     exit_fd = _pidfd(pid)
-                    say({"t": "forked"})
+                    self.say({"t": "forked"})
                 elif command == "kill":
                     _kill_others()
                     for pid, code in _reap().items():
                         if pid == current:
-                            say({"t": "exited", "status": code})
+                            self.say({"t": "exited", "status": code})
                             current = None
-                    _clean(scratch)
+                    _clean(self.scratch)
                     if current is not None:  # killed but not reaped yet: the loop above will see it
                         continue
                 elif command == "quit":
                     _kill_others()
                     os._exit(0)
 
+    def _begin_child(self) -> dict[str, Any]:
+        """In a forked child: drop the worker's descriptors, read this child's job, settle the process
+        in the scratch folder (emptied since the last child)."""
+        self.forked = True
+        try:
+            os.close(self.control)
+            os.close(self.status)
+            line = _read_line(self.jobs)
+            os.close(self.jobs)
+            if line is None:
+                os._exit(70)
+            job = dict(json.loads(line), cwd=self.cwd, fd=self.channel)
+            Path(self.cwd).mkdir(parents=True, exist_ok=True)
+            os.chdir(self.cwd)
+            cpu = int(job.get("cpu_seconds", 600))
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+            settle(job)
+            return job
+        except BaseException:
+            os._exit(71)
+
+
+def serve(control: int, status: int, channel: int, scratch: Path) -> None:
+    boot()
+    _exercise_torch()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    worker = Worker(control, status, channel, scratch)
+    worker.say({"t": "ready"})
+    setup = worker.setup()
+    if setup is None:
+        os._exit(0)
     from grader.child.plugin import run
 
-    code = run(setup, serve=serve_forks)
-    if forked:  # a child, at the end of its submission's tests
+    try:
+        code = run(setup, serve=worker.serve_forks)
+    except BaseException:
+        if worker.forked:
+            os._exit(71)
+        raise
+    if worker.forked:  # a child, at the end of its submission's tests
         leave(code)
-    say({"t": "failed", "why": f"pytest ended with exit code {code} before the tests were collected"})
+    worker.say({"t": "failed", "why": f"pytest ended with exit code {code} before the tests were collected"})
     os._exit(1)
 
 
