@@ -82,3 +82,15 @@ def test_what_a_killed_child_printed_reaches_no_later_child(ex2, worker, tmp_pat
     outputs = [run.output for obs in seen for run in obs.tests.values()] + [obs.output.decode() for obs in seen]
     assert len(seen) == 2 and sum(len(obs.tests) for obs in seen) > 50
     assert not [text for text in outputs if marker in text]
+
+
+def test_a_worker_collects_again_when_the_tests_change(ex2, worker, monkeypatch):
+    """One worker, public tests only, then public and hidden: each run collects exactly its tests."""
+    seen = []
+    run = worker.run
+    monkeypatch.setattr(worker, "run", lambda job: seen.append(run(job)) or seen[-1])
+    for hidden in (False, True, False):
+        result = _grade(ex2, worker, SUBMISSIONS / "alternative.py", hidden=hidden)
+        assert result.score == result.graded_max_score == (100 if hidden else 60)
+    groups = [{entry["id"].split("/")[0] for entry in obs.collected} for obs in seen]
+    assert groups == [{"public"}, {"public", "hidden"}, {"public"}]
