@@ -7,6 +7,7 @@ parametrized instances (one per device) must all pass.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import re
@@ -28,8 +29,19 @@ _PARAMS = re.compile(r"^(?P<base>[^\[]+)(?:\[(?P<params>.*)\])?$")
 MAX_REASON = 240
 
 
+_loaded: dict[tuple[tuple[str, int], ...], dict[str, Property]] = {}
+
+
 def load_properties(paths: list[Path]) -> dict[str, Property]:
-    """The exercise's trusted property functions (run in the parent, never in the child)."""
+    """The exercise's trusted property functions (run in the parent, never in the child), loaded
+    once per process while their files stay the same (a batch judges every student with them)."""
+    key = tuple((str(path.resolve()), path.stat().st_mtime_ns) for path in paths)
+    if key not in _loaded:
+        _loaded[key] = _load_properties(paths)
+    return _loaded[key]
+
+
+def _load_properties(paths: list[Path]) -> dict[str, Property]:
     found: dict[str, Property] = {}
     for i, path in enumerate(paths):
         spec = importlib.util.spec_from_file_location(f"_grader_properties_{i}", path)
@@ -84,6 +96,10 @@ class Judge:
     devices: list[str]
     memory_mb: int = 0
     output_kb: int = 1024
+
+    @functools.cached_property
+    def forbidden(self) -> dict[str, list[str]]:
+        return self.config.forbidden_calls()
 
     def grade(self, golden: GoldenSet, obs: Observation, *, load_failure: str = "") -> list[TestResult]:
         functions: dict[str, list[GoldenTest]] = {}
@@ -154,7 +170,7 @@ class Judge:
         if run.failure:
             during = "during" if run.failure.startswith(("exited", "crashed", "was killed")) else "in"
             return f"{run.failure} {during} {function}"
-        forbidden = {name for tag in test.tags for name in self.config.forbidden_calls().get(tag, [])}
+        forbidden = {name for tag in test.tags for name in self.forbidden.get(tag, [])}
         used = sorted(forbidden & set(run.forbidden))
         if used:
             return f"calls forbidden {', '.join(used)}"

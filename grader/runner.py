@@ -342,7 +342,7 @@ class _Watch:
         sel.register(child.output, selectors.EVENT_READ, "output")
         if child.status is not None:
             sel.register(child.status, selectors.EVENT_READ, "status")
-        next_memory_check = 0.0
+        next_memory_check = time.monotonic() + MEMORY_POLL  # a child just started has nothing of its own yet
         while not child.exited:
             now = time.monotonic()
             timeout = min(self.phase_deadline, self.total_deadline) - now
