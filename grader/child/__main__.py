@@ -42,6 +42,13 @@ def boot() -> None:
     gc.freeze()  # what is imported now is never walked by a collection (85 ms each), nor copied by one in a fork
 
 
+def empty_stdin() -> None:
+    """Make fd 0 an empty file: `input()` and reads of stdin meet end-of-file, never the parent's pipe."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+
+
 def settle(job: dict[str, Any]) -> None:
     """What every run sets for itself (a forked child's worker never ran a tensor op)."""
     import torch
@@ -60,9 +67,7 @@ def main() -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the file-size limit a write fails, not the process
     boot()  # while the parent gets the job ready
     job = json.loads(sys.stdin.buffer.read())
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
+    empty_stdin()
     os.chdir(job["cwd"])
     settle(job)
     from grader.child.plugin import run

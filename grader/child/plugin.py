@@ -68,7 +68,7 @@ class ChildPlugin:
         self.forbidden = ForbiddenCalls({})
         self.current_error: dict[str, str] = {}
         self.described: list[dict[str, Any]] = []  # the collected tests, as the parent is told of them
-        seeding.install([*self.devices, *setup.get("accelerators", ())])
+        self.manual_seed = seeding.install([*self.devices, *setup.get("accelerators", ())])
 
     def begin(self, job: dict[str, Any]) -> None:
         """Take the submission's half of the job (before its tests run)."""
@@ -177,7 +177,7 @@ class ChildPlugin:
 
     @pytest.fixture(autouse=True)
     def _seeded(self) -> Iterator[None]:
-        seeding.seed_devices(0, self.devices)
+        self.manual_seed(0)  # kept from before the submission loaded: its patches change nothing here
         random.seed(0)
         yield
 

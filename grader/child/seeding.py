@@ -45,6 +45,7 @@ def manual_seed_for(devices: Iterable[str]) -> Callable[[Any], torch.Generator]:
     return manual_seed
 
 
-def install(devices: Iterable[str]) -> None:
-    """Make `torch.manual_seed` (and `torch.random.manual_seed`) this child's."""
+def install(devices: Iterable[str]) -> Callable[[Any], torch.Generator]:
+    """Make `torch.manual_seed` (and `torch.random.manual_seed`) this child's; returns it."""
     torch.manual_seed = torch.random.manual_seed = manual_seed_for(devices)
+    return torch.manual_seed

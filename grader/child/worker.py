@@ -30,7 +30,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from grader.child.__main__ import boot, leave, settle
+from grader.child.__main__ import boot, empty_stdin, leave, settle
 
 PR_SET_DUMPABLE = 4
 
@@ -113,9 +113,7 @@ class Worker:
         self.control, self.status, self.channel, self.scratch = control, status, channel, scratch
         self.cwd = str(scratch / "job")  # where the tests are collected, and every child runs
         self.jobs = os.dup(0)  # the parent's pipe: the tests once, then a job for each child
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)  # what pytest's capture and every child see as stdin
-        os.close(devnull)
+        empty_stdin()  # what pytest's capture and every child see as stdin
         self.forked = False  # True in a child
 
     def say(self, message: dict[str, object]) -> None:
@@ -126,9 +124,13 @@ class Worker:
         line = _read_line(self.jobs)
         if line is None:
             return None
+        self._enter_scratch()
+        return dict(json.loads(line), cwd=self.cwd, hide_tests=True)
+
+    def _enter_scratch(self) -> None:
+        """Work in the scratch folder's job folder (made again: it goes with each child)."""
         Path(self.cwd).mkdir(parents=True, exist_ok=True)
         os.chdir(self.cwd)
-        return dict(json.loads(line), cwd=self.cwd, hide_tests=True)
 
     def serve_forks(self) -> dict[str, Any]:
         """Called by the plugin once the tests are collected: fork a child per "fork" command.
@@ -193,8 +195,7 @@ class Worker:
             if line is None:
                 os._exit(70)
             job = dict(json.loads(line), cwd=self.cwd, fd=self.channel)
-            Path(self.cwd).mkdir(parents=True, exist_ok=True)
-            os.chdir(self.cwd)
+            self._enter_scratch()
             cpu = int(job.get("cpu_seconds", 600))
             resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
             settle(job)
