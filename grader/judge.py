@@ -19,11 +19,12 @@ from typing import Any
 from grader.compare import compare
 from grader.config import ExerciseConfig
 from grader.golden import GoldenSet, GoldenTest
+from grader.protocol import PASSED, Outcome, Verdict
 from grader.result import PartResult, Status, TestResult, Visibility
 from grader.runner import Observation, TestRun
 from grader.wire import WireError, decode
 
-Property = Callable[[Any], tuple[bool, str]]
+Property = Callable[..., tuple[bool, str]]  # rule(value, *, seed) -> (passed, message)
 ACCELERATORS = ("cuda", "mps", "xpu")
 _PARAMS = re.compile(r"^(?P<base>[^\[]+)(?:\[(?P<params>.*)\])?$")
 MAX_REASON = 240
@@ -96,48 +97,56 @@ class Judge:
     devices: list[str]
     memory_mb: int = 0
     output_kb: int = 1024
+    seed: int = 0  # the run's input seed: property functions derive what they expect from it
 
     @functools.cached_property
     def forbidden(self) -> dict[str, list[str]]:
         return self.config.forbidden_calls()
 
-    def grade(self, golden: GoldenSet, obs: Observation, *, load_failure: str = "") -> list[TestResult]:
+    def grade(self, golden: GoldenSet, obs: Observation, *, load_failure: str = "",
+              static: dict[str, list[str]] | None = None) -> list[TestResult]:
+        """Every test function of `golden`, judged. `static` maps a graded name to the forbidden
+        uses the parent found in its source (those decide; what the child noted is a hint)."""
         functions: dict[str, list[GoldenTest]] = {}
         for key, test in golden.tests.items():
             functions.setdefault(function_of(key), []).append(test)
-        results = []
         visibility = Visibility.visible if golden.group == "public" else Visibility.hidden
-        for function, tests in functions.items():
-            results.append(self._grade_function(function, tests, obs, visibility, load_failure, golden))
-        return results
+        return [self._grade_function(function, tests, obs, visibility, load_failure, golden, static or {})
+                for function, tests in functions.items()]
 
     def _grade_function(self, function: str, tests: list[GoldenTest], obs: Observation, visibility: Visibility, load_failure: str,
-                        golden: GoldenSet) -> TestResult:
+                        golden: GoldenSet, static: dict[str, list[str]]) -> TestResult:
         first = tests[0]
-        reason, where, output, flags = "", "", "", []
-        notes = []
+        failure: Verdict | None = None
+        where, output = "", ""
+        flags: list[str] = []
+        notes: list[str] = []
+        used = sorted({use for tag in first.tags for use in static.get(tag, [])})
+        if used and not load_failure:
+            failure = Verdict.fail(f"uses {used[0]}, which this exercise forbids here" + (f" (and {len(used) - 1} more)" if len(used) > 1 else ""))
         for test in tests:
             for node_id, device in instances(test.key, self.devices):
+                if failure is not None:
+                    break
                 run = obs.tests.get(node_id)
                 twin = golden.tests.get(_meta_twin(test.key)) if device in ACCELERATORS else None
                 verdict = self._instance(test, run, device, visibility, load_failure, twin)
-                if verdict is None:
+                if verdict.outcome is Outcome.excused:
+                    notes.append(verdict.text)
                     continue
-                if verdict.startswith("note:"):
-                    notes.append(verdict[5:].strip())
-                    continue
-                if not reason:
+                if verdict.outcome is Outcome.failed:
                     suffix = f" (on {device})" if device and len(self.devices) > 1 and device != "cpu" else ""
-                    reason = verdict + suffix
+                    failure = Verdict.fail(verdict.text + suffix, flag=verdict.flag)
                     where = run.where if run else ""
                     output = run.output if run else ""
-                    if run and run.failure:
-                        flags.append(run.failure.split(" (")[0])
-                    if verdict.startswith("printed more than"):
-                        flags.append(f"output truncated at {self.output_kb / 1024:g} MB")
-        passed = not reason
-        hidden = visibility is Visibility.hidden
-        if hidden:  # a hidden test's output may echo its inputs: a short excerpt only
+                if run is not None and run.forbidden and not used:
+                    hinted = sorted({name for tag in test.tags for name in self.forbidden.get(tag, [])} & set(run.forbidden))
+                    if hinted:
+                        flags.append(f"hint: the child noted a call of {', '.join(hinted)}")
+        if failure is not None and failure.flag:
+            flags.append(failure.flag)
+        passed = failure is None
+        if visibility is Visibility.hidden:  # a hidden test's output may echo its inputs: a short excerpt only
             output = output[:200]
         return TestResult(
             name=function.split("::")[-1],
@@ -147,55 +156,55 @@ class Judge:
             max_score=first.points,
             score=first.points if passed else 0.0,
             status=Status.passed if passed else Status.failed,
-            reason=_one_line(reason if reason else "; ".join(notes)),
+            reason=_one_line(failure.text if failure is not None else "; ".join(notes)),
             output=output,
             visibility=visibility,
             where=where,
-            flags=flags,
+            flags=sorted(set(flags)),
         )
 
     def _instance(self, test: GoldenTest, run: TestRun | None, device: str | None, visibility: Visibility, load_failure: str,
-                  twin: GoldenTest | None) -> str | None:
-        """None when this run of the test is right, else why not.
+                  twin: GoldenTest | None) -> Verdict:
+        """How this run of the test went.
 
         On an accelerator the golden values come from the CPU run; a value is expected on the
         accelerator when it followed the device in the recorded meta run (`twin`), or, without
-        one, whenever the reference computed it on the CPU.
+        one, whenever the reference computed it on the CPU. On `meta` the golden values are the
+        reference's own meta recording: every check it made there must arrive, whatever the child
+        says went wrong (its error text is the student's to write).
         """
         function = f"`{test.tags[0]}`"
         if load_failure:
-            return load_failure
+            return Verdict.fail(load_failure)
         if run is None:
-            return "did not run"
+            return Verdict.fail("did not run")
         if run.failure:
             during = "during" if run.failure.startswith(("exited", "crashed", "was killed")) else "in"
-            return f"{run.failure} {during} {function}"
-        forbidden = {name for tag in test.tags for name in self.forbidden.get(tag, [])}
-        used = sorted(forbidden & set(run.forbidden))
-        if used:
-            return f"calls forbidden {', '.join(used)}"
+            return Verdict.fail(f"{run.failure} {during} {function}", flag=run.failure.split(" (")[0])
+        if run.violations:
+            return Verdict.fail(run.violations[0], flag="broke the grading protocol")
         tol = self.config.tolerance
+        reveal = visibility is Visibility.visible
         for i, rule in enumerate(test.checks):
             message = run.checks.get(i)
-            label = rule.get("name") or (f"value {i + 1}" if len(test.checks) > 1 else "")
+            label = str(rule.get("name") or (f"value {i + 1}" if len(test.checks) > 1 else ""))
             if message is None:
-                if device == "meta" and "meta" in run.error.lower():
-                    return "note: could not run on the meta device (not counted)"
                 if run.error:
                     reason = self._memory(run.error)
-                    return f"{reason} in {function}" if reason.startswith("printed more than") else reason
-                return f"produced no value for {label or 'the check'}"
-            try:
-                got = decode(message.get("v"))
-            except (WireError, ValueError, TypeError) as exc:
-                return f"sent an unreadable value ({exc})"
+                    text = f"{reason} in {function}" if reason.startswith("printed more than") else reason
+                    flag = f"output truncated at {self.output_kb / 1024:g} MB" if reason.startswith("printed more than") else ""
+                    return Verdict.fail(text, flag=flag)
+                return Verdict.fail(f"produced no value for {label or 'the check'}")
             follows = device in ACCELERATORS and (twin is None or _on_meta(twin, i))
-            verdict = self._check(test, i, got, device if follows else None, reveal=visibility is Visibility.visible, tol=(tol.rtol, tol.atol))
-            if verdict is not None:
-                return f"{label}: {verdict}" if label else verdict
+            try:
+                text = self._check(test, i, message, device if follows else None, reveal=reveal, tol=(tol.rtol, tol.atol))
+            except Exception as exc:  # noqa: BLE001 - whatever the child sent, judging fails closed
+                text = f"sent a value that could not be judged ({type(exc).__name__})"
+            if text is not None:
+                return Verdict.fail(f"{label}: {text}" if label else text)
         if not run.ended:
-            return "did not finish"
-        return None
+            return Verdict.fail("did not finish")
+        return PASSED
 
     def _memory(self, error: str) -> str:
         """Words a student understands for what the limits did to their code."""
@@ -205,9 +214,16 @@ class Judge:
             return f"printed more than {self.output_kb / 1024:g} MB of output"
         return error
 
-    def _check(self, test: GoldenTest, i: int, got: Any, device: str | None, *, reveal: bool, tol: tuple[float, float]) -> str | None:
+    def _check(self, test: GoldenTest, i: int, message: dict[str, Any], device: str | None, *, reveal: bool,
+               tol: tuple[float, float]) -> str | None:
         rule = test.checks[i]
         kind = rule.get("rule")
+        if message.get("rule") != kind:
+            return "sent a value of another kind than the test checks"
+        try:
+            got = decode(message.get("v"))
+        except (WireError, ValueError, TypeError, OverflowError) as exc:
+            return f"sent an unreadable value ({exc})"
         if kind == "equal":
             expected = test.expected(i)
             rtol = tol[0] if rule.get("rtol") is None else rule["rtol"]
@@ -217,21 +233,22 @@ class Judge:
             want = rule.get("expected", "an exception")
             if not isinstance(got, dict) or got.get("matches") is not True or not isinstance(got.get("raised"), str):
                 raised = got.get("raised") if isinstance(got, dict) else None
-                if not raised:
+                if not raised or not isinstance(raised, str):
                     return f"expected {want} to be raised, but nothing was raised"
-                message = got.get("message", "") if isinstance(got, dict) else ""
-                return f"expected {want} to be raised, got {raised}" + (f": {message}" if message else "")
+                message_text = got.get("message", "") if isinstance(got, dict) else ""
+                return f"expected {want} to be raised, got {raised[:80]}" + (f": {str(message_text)[:200]}" if message_text else "")
             return None
         if kind == "property":
             name = str(rule.get("property"))
             fn = self.properties.get(name)
             if fn is None:
                 return f"grader misconfigured: no property {name!r}"
-            ok, message = fn(got)
-            return None if ok else str(message)
+            try:
+                ok, text = fn(got, seed=self.seed)
+            except Exception as exc:  # noqa: BLE001 - a property meeting a forged value fails that check
+                return f"sent a value the property check could not use ({type(exc).__name__})"
+            return None if ok is True else str(text)
         return f"grader misconfigured: unknown rule {kind!r}"
-
-
 
 
 def _one_line(text: str) -> str:

@@ -20,9 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.framing import OVERSIZED, LineReader
+from grader.procfs import proc_table, tree_memory_kb
+from grader.protocol import Kind, clean_list, clean_text, kind_of
 from grader.sandbox import Limits, Sandbox, kill
 
-MAX_MESSAGE = 100 * 1024 * 1024
+__all__ = ["proc_table", "tree_memory_kb"]  # (re-exported for the warm workers)
+
+MAX_MESSAGE = 100 * 1024 * 1024  # a line from a trusted recording; a graded run's limit comes from its plan
+MIN_LINE = 64 * 1024
+MAX_LOAD_ERRORS = 200
+MAX_AUDIT = 40
 MAX_RESTARTS = 50
 MEMORY_POLL = 0.2  # seconds between looks at the child's memory (all its processes together)
 MAX_CHECKS = 200  # values one test may send; a test checks far fewer
@@ -42,6 +50,8 @@ class TestRun:
     forbidden: list[str] = field(default_factory=list)
     output: str = ""
     failure: str = ""  # seen by the parent: a timeout, a crash, an exit
+    violations: list[str] = field(default_factory=list)  # checks the protocol refused: each fails the test
+    ops: dict[str, int] = field(default_factory=dict)  # operations dispatched, as the child counted them (a hint)
 
 
 @dataclass
@@ -54,6 +64,7 @@ class Observation:
     skipped_cells: dict[int, str] = field(default_factory=dict)  # cell -> why it was skipped
     output: bytes = b""
     flags: list[str] = field(default_factory=list)
+    audit: list[str] = field(default_factory=list)  # the child's audit hooks: evidence for a human only
     finished: bool = False
     running_s: float = 0.0  # seconds from the tests' collection to their end: the submission's and tests' own time
 
@@ -188,51 +199,6 @@ class ChildRunner:
         return ColdChild(proc, read_fd, write_fd)
 
 
-def proc_table() -> dict[int, list[int]]:
-    """parent pid -> child pids, from /proc (Linux); empty elsewhere."""
-    children: dict[int, list[int]] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return children
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(b")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    return children
-
-
-def _rss_kb(pid: int) -> int:
-    """Anonymous plus shared (shmem, memfd, shared mappings) resident memory of one process."""
-    total = 0
-    try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            for line in f:
-                if line.startswith((b"RssAnon:", b"RssShmem:")):
-                    total += int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0
-    return total
-
-
-def tree_memory_kb(root: int, *, exclude: int | None = None) -> int:
-    """Memory of every descendant of `root` (not `exclude` itself, whose children still count)."""
-    table = proc_table()
-    total, stack = 0, list(table.get(root, []))
-    while stack:
-        pid = stack.pop()
-        stack.extend(table.get(pid, []))
-        if pid != exclude:
-            total += _rss_kb(pid)
-    return total
-
-
 def _empty(folder: Path) -> None:
     for entry in folder.iterdir():
         if entry.is_dir() and not entry.is_symlink():
@@ -255,9 +221,35 @@ def test_sources(files: list[TestFile]) -> list[dict[str, str]]:
     return [{"group": f.group, "name": f.path.name, "source": f.path.read_text(encoding="utf-8")} for f in files]
 
 
+
+@dataclass(frozen=True)
+class Plan:
+    """What the parent expects of a grading run, from its own golden values (never from the child):
+    the test instances in the order they run, and for each the byte limit of each of its checks.
+    A recording run (the reference, trusted) has no plan: it takes the child's collection."""
+
+    checks: dict[str, list[int]]  # node id -> max encoded size of check 0, 1, ...
+
+    @property
+    def order(self) -> list[str]:
+        return list(self.checks)
+
+    @property
+    def line_limit(self) -> int:
+        largest = max((size for sizes in self.checks.values() for size in sizes), default=0)
+        return max(MIN_LINE, largest + 4096)
+
+
+PLAN = "_plan"  # the job key that carries the Plan to `supervise` (never sent to a child)
+
+
 def supervise(job: dict[str, Any], limits: RunLimits, start_child: Callable[[dict[str, Any]], Child], first: Child | None = None) -> Observation:
     """Run `job`, restarting a child after each test that hangs or crashes, skipping what is done."""
+    job = dict(job)
+    plan: Plan | None = job.pop(PLAN, None)
     obs = Observation()
+    if plan is not None:
+        obs.collected = [{"id": test_id} for test_id in plan.order]
     deadline = time.monotonic() + limits.total_timeout
     done: set[str] = set()
     for _attempt in range(MAX_RESTARTS):
@@ -268,7 +260,7 @@ def supervise(job: dict[str, Any], limits: RunLimits, start_child: Callable[[dic
             first.send_job(attempt)
             first = None
         try:
-            status = _Watch(limits, obs, child, deadline, len(job["cells"])).loop()
+            status = _Watch(limits, obs, child, deadline, len(job["cells"]), plan).loop()
         finally:
             child.finish()
         before = len(done)
@@ -318,22 +310,36 @@ class Launch:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-class _Watch:
-    """One child's life: read its messages and output, enforce the clocks, note how it ended."""
+class ProtocolError(Exception):
+    """The child broke the protocol: it is killed, and the test it was in fails with this."""
 
-    def __init__(self, limits: RunLimits, obs: Observation, child: Child, deadline: float, cells: int) -> None:
-        self.limits, self.obs, self.child, self.total_deadline = limits, obs, child, deadline
+
+class _Watch:
+    """One child's life, as a state machine the parent owns: load → (start → checks → end)* → done.
+
+    Every deadline is the parent's: set when a phase begins, never moved by what the child says
+    later. With a plan, each test starts at most once and in the plan's order, and each check
+    number is one the golden values have, sent once, within its size.
+    """
+
+    def __init__(self, limits: RunLimits, obs: Observation, child: Child, deadline: float, cells: int, plan: Plan | None) -> None:
+        self.limits, self.obs, self.child, self.total_deadline, self.plan = limits, obs, child, deadline, plan
         self.phase = "load"
         self.current: str | None = None
         self.cell: int | None = None
         self.cells = cells
         self.phase_deadline = time.monotonic() + limits.load_timeout
-        self.pending: list[bytes] = []
-        self.pending_size = 0
+        self.reader = LineReader(plan.line_limit if plan is not None else MAX_MESSAGE)
+        self.position = -1  # where in the plan's order the last test started
         self.saw_done = False
         self.output_seen = 0
         self.kept = 0  # bytes of values held for the judge
         self.collected_at: float | None = None
+        self.handlers: dict[Kind, Callable[[dict[str, Any], int], None]] = {
+            Kind.COLLECTED: self._on_collected, Kind.CELL: self._on_cell, Kind.LOADED: self._on_loaded,
+            Kind.START: self._on_start, Kind.CHECK: self._on_check, Kind.END: self._on_end,
+            Kind.AUDIT: self._on_audit, Kind.DONE: self._on_done,
+        }
 
     def loop(self) -> str:
         child = self.child
@@ -361,13 +367,19 @@ class _Watch:
                     if not data:
                         sel.unregister(key.fd)
                 elif data:
-                    self._take(data)
+                    try:
+                        self._take(data)
+                    except ProtocolError as exc:
+                        return self._died(f"broke the grading protocol ({exc})")
                 else:
                     sel.unregister(key.fd)
                     child.on_channel_eof()  # type: ignore[attr-defined]
                 if self.output_seen > 8 * self.limits.output_bytes:
                     return self._died(f"printed more than {_size(self.limits.output_bytes)} of output")
-        self._drain(sel)
+        try:
+            self._drain(sel)
+        except ProtocolError as exc:
+            return self._died(f"broke the grading protocol ({exc})", already_dead=True)
         if self.saw_done:
             return "finished"
         return self._died(describe_exit(child.returncode), already_dead=True)
@@ -399,74 +411,125 @@ class _Watch:
         room = self.limits.output_bytes - len(self.obs.output)
         if room > 0:
             self.obs.output += data[:room]
-        elif data and "output truncated" not in " ".join(self.obs.flags):
-            self.obs.flags.append(f"output truncated at {_size(self.limits.output_bytes)}")
+        elif data:
+            self._flag(f"output truncated at {_size(self.limits.output_bytes)}")
 
     def _take(self, data: bytes) -> None:
-        """Collect data into lines; a line is parsed once, when its newline arrives (linear time)."""
-        if b"\n" not in data:
-            if self.pending_size <= MAX_MESSAGE:
-                self.pending.append(data)
-            self.pending_size += len(data)
-            return
-        head, *lines = data.split(b"\n")
-        self.pending.append(head)
-        complete = [b"".join(self.pending) if self.pending_size + len(head) <= MAX_MESSAGE else None, *lines[:-1]]
-        self.pending, self.pending_size = [lines[-1]], len(lines[-1])
-        for line in complete:
-            if line is None:
-                if "sent an oversized message" not in self.obs.flags:
-                    self.obs.flags.append("sent an oversized message")
+        for line in self.reader.feed(data):
+            if line is OVERSIZED:
+                if self.current is not None:
+                    raise ProtocolError("a message larger than any value of this test")
+                self._flag("sent an oversized message")
                 continue
             try:
                 message = json.loads(line)
             except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd numbers, absurd nesting
-                if "sent a malformed message" not in self.obs.flags:
-                    self.obs.flags.append("sent a malformed message")
+                self._flag("sent a malformed message")
                 continue
-            if isinstance(message, dict):
-                self._handle(message, len(line))
+            kind = kind_of(message) if isinstance(message, dict) else None
+            if kind is None:
+                self._flag("sent a malformed message")
+                continue
+            self.handlers[kind](message, len(line))
 
-    def _handle(self, m: dict[str, Any], size: int = 0) -> None:
-        kind = m.get("t")
-        test_id = m.get("id")
-        if kind == "collected" and not self.obs.collected and isinstance(m.get("tests"), list):
+    def _flag(self, flag: str) -> None:
+        if flag not in self.obs.flags:
+            self.obs.flags.append(flag)
+
+    # -- one handler per message kind --------------------------------------------------------------
+    def _on_collected(self, m: dict[str, Any], size: int) -> None:
+        if self.plan is not None:  # the parent's own list stands; the child's is not asked for
+            return
+        if not self.obs.collected and isinstance(m.get("tests"), list):
             self.obs.collected = [t for t in m["tests"] if isinstance(t, dict) and isinstance(t.get("id"), str)]
+        self.collected_at = time.monotonic()
+
+    def _on_cell(self, m: dict[str, Any], size: int) -> None:
+        i = m.get("i")
+        if self.phase != "load" or type(i) is not int or not (self.cell is None or i > self.cell) or not 0 <= i < max(self.cells, 1):
+            raise ProtocolError("a cell out of order")
+        self.cell = i
+        self.phase_deadline = time.monotonic() + self.limits.load_timeout
+
+    def _on_loaded(self, m: dict[str, Any], size: int) -> None:
+        if self.phase != "load":
+            raise ProtocolError("loaded twice")
+        if isinstance(m.get("errors"), list) and not self.obs.load_errors:
+            self.obs.load_errors = [_load_error(e) for e in m["errors"][:MAX_LOAD_ERRORS] if isinstance(e, dict)]
+        if not self.obs.shimmed:
+            self.obs.shimmed = clean_list(m.get("shimmed"), items=20, limit=40)
+        if self.collected_at is None:
             self.collected_at = time.monotonic()
-        elif kind == "loaded" and self.phase == "load":
-            if isinstance(m.get("errors"), list) and not self.obs.load_errors:
-                self.obs.load_errors = [e for e in m["errors"] if isinstance(e, dict)]
-            if isinstance(m.get("shimmed"), list) and not self.obs.shimmed:
-                self.obs.shimmed = [str(x)[:40] for x in m["shimmed"][:20]]
-            self._between_tests()
-        elif kind == "cell" and self.phase == "load" and type(m.get("i")) is int:
-            self.cell = m["i"]
-            self.phase_deadline = time.monotonic() + self.limits.load_timeout
-        elif kind == "start" and isinstance(test_id, str):
-            self.current = test_id
-            self.phase = "test"
-            self.phase_deadline = time.monotonic() + self.limits.test_timeout
-            self.obs.tests.setdefault(test_id, TestRun())
-        elif kind == "check" and isinstance(test_id, str) and test_id == self.current and type(m.get("i")) is int:
-            checks = self.obs.tests[test_id].checks
-            if 0 <= m["i"] < MAX_CHECKS and m["i"] not in checks and self.kept < MAX_KEPT:
-                checks[m["i"]] = m
-                self.kept += size
-            elif self.kept >= MAX_KEPT and "sent more values than any test needs" not in self.obs.flags:
-                self.obs.flags.append("sent more values than any test needs")
-        elif kind == "end" and isinstance(test_id, str) and test_id == self.current:
-            run = self.obs.tests[test_id]
-            run.ended = True
-            run.error = str(m.get("error", ""))[:500]
-            run.where = str(m.get("where", ""))[:200]
-            run.output = str(m.get("output", ""))[:2000]
-            forbidden = m.get("forbidden")
-            run.forbidden = [str(x) for x in forbidden] if isinstance(forbidden, list) else []
-            self._between_tests()
-        elif kind == "done":
-            self.saw_done = True
-            if self.collected_at is not None:
-                self.obs.running_s += time.monotonic() - self.collected_at
+        self._between_tests()
+
+    def _on_start(self, m: dict[str, Any], size: int) -> None:
+        test_id = m.get("id")
+        if self.phase != "idle" or not isinstance(test_id, str):
+            raise ProtocolError("a test started inside another")
+        if self.plan is not None:
+            order = self.plan.order
+            position = order.index(test_id) if test_id in self.plan.checks else -1
+            if position < 0:
+                raise ProtocolError("a test the grader does not have")
+            if position <= self.position or test_id in self.obs.tests:
+                raise ProtocolError("a test started twice or out of order")
+            self.position = position
+        elif test_id in self.obs.tests:
+            raise ProtocolError("a test started twice")
+        self.current = test_id
+        self.phase = "test"
+        self.phase_deadline = time.monotonic() + self.limits.test_timeout
+        self.obs.tests[test_id] = TestRun()
+
+    def _on_check(self, m: dict[str, Any], size: int) -> None:
+        test_id, i = m.get("id"), m.get("i")
+        if self.current is None or test_id != self.current or type(i) is not int:
+            raise ProtocolError("a value outside its test")
+        run = self.obs.tests[self.current]
+        if self.plan is None:
+            if not 0 <= i < MAX_CHECKS or i in run.checks or self.kept >= MAX_KEPT:
+                self._flag("sent more values than any test needs")
+                return
+        else:
+            limits = self.plan.checks[self.current]
+            if not 0 <= i < len(limits):
+                run.violations.append(f"sent a value for check {i + 1}, which this test does not have")
+                return
+            if i in run.checks:
+                run.violations.append(f"sent two values for check {i + 1}")
+                return
+            if size > limits[i]:
+                run.violations.append(f"sent a value for check {i + 1} far larger than any right answer")
+                return
+        run.checks[i] = m
+        self.kept += size
+
+    def _on_end(self, m: dict[str, Any], size: int) -> None:
+        if self.current is None or m.get("id") != self.current:
+            raise ProtocolError("an end for a test that is not running")
+        run = self.obs.tests[self.current]
+        run.ended = True
+        run.error = clean_text(m.get("error", ""), 500)
+        run.where = clean_text(m.get("where", ""), 200)
+        run.output = clean_text(m.get("output", ""), 2000)
+        run.forbidden = clean_list(m.get("forbidden"), items=50, limit=100)
+        ops = m.get("ops")
+        if isinstance(ops, dict):
+            run.ops = {clean_text(k, 80): v for k, v in list(ops.items())[:500] if type(v) is int and v >= 0}
+        self._between_tests()
+
+    def _on_audit(self, m: dict[str, Any], size: int) -> None:
+        for event in clean_list(m.get("events"), items=20, limit=160):
+            if event not in self.obs.audit and len(self.obs.audit) < MAX_AUDIT:
+                self.obs.audit.append(event)
+
+    def _on_done(self, m: dict[str, Any], size: int) -> None:
+        if self.phase != "idle":
+            raise ProtocolError("done inside a test")
+        self.saw_done = True
+        if self.collected_at is not None:
+            self.obs.running_s += time.monotonic() - self.collected_at
+            self.collected_at = None
 
     def _between_tests(self) -> None:
         self.phase = "idle"
@@ -490,8 +553,14 @@ class _Watch:
         elif self.current is not None:
             self.obs.tests[self.current].failure = why
         else:
-            self.obs.flags.append(f"the child {why} between tests")
+            self._flag(f"the child {why} between tests")
         return "died"
+
+
+def _load_error(e: dict[str, Any]) -> dict[str, Any]:
+    cell = e.get("cell")
+    return {"cell": cell if type(cell) is int else -1, "label": clean_text(e.get("label"), 40),
+            "error": clean_text(e.get("error"), 300), "where": clean_text(e.get("where"), 100)}
 
 
 def _read(fd: int) -> bytes:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 MAX_TENSOR_BYTES = 64 * 1024 * 1024
+DEVICES = ("cpu", "cuda", "mps", "meta", "xpu")
 _MAX_DEPTH = 32
 
 # A Python value is encoded as a small tree of JSON objects, one "k" (kind) per node.
@@ -74,36 +75,56 @@ class WireError(ValueError):
     """A message from the child that is not a well-formed value tree."""
 
 
-def decode(node: Any, _depth: int = 0) -> Any:
-    """Rebuild a value from its tree; raises WireError on anything unexpected."""
-    if _depth > _MAX_DEPTH or type(node) is not dict:
-        raise WireError("malformed value")
-    kind = node.get("k")
-    v = node.get("v")
-    if kind == "none":
-        return None
-    if kind == "bool" and type(v) is bool:
-        return v
-    if kind == "int" and type(v) in (int, str):
-        return int(v)
-    if kind == "float" and type(v) in (int, float, str):
-        return float(v)
-    if kind == "str" and type(v) is str:
-        return v
-    if kind in ("tuple", "list") and type(v) is list:
-        items = [decode(x, _depth + 1) for x in v]
-        return tuple(items) if kind == "tuple" else items
-    if kind == "dict" and type(v) is dict:
-        return {str(k): decode(x, _depth + 1) for k, x in v.items()}
-    if kind == "dtype" and type(v) is str:
-        return parse_dtype(v)
-    if kind == "device" and type(v) is str:
-        return torch.device(v) if v in ("cpu", "cuda", "mps", "meta", "xpu") else Opaque(f"device {v!r}")
-    if kind == "tensor":
-        return _decode_tensor(node)
-    if kind == "other":
-        return Opaque(str(node.get("type", "unknown"))[:200])
-    raise WireError(f"unknown value kind {kind!r}")
+MAX_NODES = 100_000  # value nodes one decoded value may hold (a list of 10 000 ints is 10 001)
+MAX_STR = 10_000
+
+
+def decode(node: Any) -> Any:
+    """Rebuild a value from its tree; raises WireError on anything unexpected, and on a tree
+    deeper, wider or larger than any value a test checks."""
+    return _Decoder().decode(node, 0)
+
+
+class _Decoder:
+    def __init__(self) -> None:
+        self.nodes = 0
+        self.tensor_bytes = 0
+
+    def decode(self, node: Any, depth: int) -> Any:
+        self.nodes += 1
+        if depth > _MAX_DEPTH or self.nodes > MAX_NODES or type(node) is not dict:
+            raise WireError("malformed or oversized value")
+        kind = node.get("k")
+        v = node.get("v")
+        if kind == "none":
+            return None
+        if kind == "bool" and type(v) is bool:
+            return v
+        if kind == "int" and (type(v) is int or (type(v) is str and len(v) <= 40)):
+            return int(v)
+        if kind == "float" and type(v) in (int, float, str) and (type(v) is not str or v in ("nan", "inf", "-inf")):
+            return float(v)
+        if kind == "str" and type(v) is str and len(v) <= MAX_STR:
+            return v
+        if kind in ("tuple", "list") and type(v) is list:
+            items = [self.decode(x, depth + 1) for x in v]
+            return tuple(items) if kind == "tuple" else items
+        if kind == "dict" and type(v) is dict:
+            return {str(k)[:200]: self.decode(x, depth + 1) for k, x in v.items()}
+        if kind == "dtype" and type(v) is str:
+            return parse_dtype(v)
+        if kind == "device" and type(v) is str:
+            return torch.device(v) if v in ("cpu", "cuda", "mps", "meta", "xpu") else Opaque(f"device {v[:40]!r}")
+        if kind == "tensor":
+            t = _decode_tensor(node)
+            if isinstance(t, torch.Tensor):
+                self.tensor_bytes += t.numel() * t.element_size()
+                if self.tensor_bytes > MAX_TENSOR_BYTES:
+                    raise WireError("oversized value")
+            return t
+        if kind == "other":
+            return Opaque(str(node.get("type", "unknown"))[:200])
+        raise WireError(f"unknown value kind {str(kind)[:40]!r}")
 
 
 class Opaque:
@@ -124,7 +145,7 @@ class TensorMeta:
 
 
 def parse_dtype(name: str) -> torch.dtype:
-    dtype = getattr(torch, name, None)
+    dtype = getattr(torch, name, None) if name.isidentifier() and not name.startswith("_") else None
     if not isinstance(dtype, torch.dtype):
         raise WireError(f"unknown dtype {name!r}")
     return dtype
@@ -134,16 +155,18 @@ def _decode_tensor(node: dict[str, Any]) -> torch.Tensor | TensorMeta:
     dtype = parse_dtype(str(node.get("dtype")))
     shape = node.get("shape")
     device = node.get("device")
-    if type(shape) is not list or not all(type(s) is int and s >= 0 for s in shape):
+    if type(shape) is not list or len(shape) > _MAX_DEPTH or not all(type(s) is int and 0 <= s < 2**40 for s in shape):
         raise WireError("malformed tensor shape")
-    if type(device) is not str:
+    if device not in DEVICES:
         raise WireError("malformed tensor device")
     data = node.get("data")
     if data is None:
         why = "too large to compare" if node.get("too_large") else "no data"
         return TensorMeta(dtype, tuple(shape), device, why)
-    raw = base64.b64decode(data, validate=True)
     numel = math.prod(shape)
+    if type(data) is not str or len(data) > (MAX_TENSOR_BYTES // 3 + 1) * 4:
+        raise WireError("malformed tensor data")
+    raw = base64.b64decode(data, validate=True)
     itemsize = torch.empty((), dtype=dtype).element_size()
     if len(raw) != numel * itemsize:
         raise WireError("tensor data does not match its shape")
