@@ -24,10 +24,21 @@ class Check:
         self._count = 0
 
     def __call__(
-        self, value: Any, *, name: str = "", rtol: float | None = None, atol: float | None = None
+        self,
+        value: Any,
+        *,
+        name: str = "",
+        rtol: float | None = None,
+        atol: float | None = None,
+        constant: bool = False,
     ) -> None:
-        """Judge `value` equal to the reference's, within the exercise's tolerances (or these)."""
-        self._send(encode(value), {"rule": "equal", "rtol": rtol, "atol": atol}, name)
+        """Judge `value` equal to the reference's, within the exercise's tolerances (or these).
+
+        `constant=True` says the expected value is the same for every input seed on purpose (a
+        type, a flag): `grade build` refuses any other check whose value does not change with
+        the seed, and a test needs at least one check that does."""
+        rule = {"rule": "equal", "rtol": rtol, "atol": atol, "constant": constant or None}
+        self._send(encode(value), rule, name)
 
     def raises(self, expected: type[BaseException], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Judge that `fn(*args, **kwargs)` raises `expected` (or a subclass of it)."""

@@ -51,6 +51,8 @@ def _grade_parser() -> argparse.ArgumentParser:
                    help="github: also annotations, a step summary and step outputs (default when GITHUB_ACTIONS=true)")
     p.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML for CI dashboards")
     p.add_argument("--public-only", action="store_true", help="run only the public tests, even where hidden ones exist")
+    p.add_argument("--student", metavar="NAME", help="who submitted: picks their secret input variant where the reference "
+                   "is present (default: the file's or folder's name)")
     p.add_argument("--timeout", type=float, metavar="S", help="seconds per test (default: the exercise's)")
     p.add_argument("--run-all-cells", action="store_true",
                    help="notebooks: also run demo cells (training runs, plots); by default only imports, definitions and the constants they use run")
@@ -175,7 +177,7 @@ def _grade(args: argparse.Namespace, console: Console) -> int:
     if not path.exists():
         raise SubmissionError(f"no such file or folder: {path}")
     options = Options(devices=args.device, hidden=not args.public_only, test_timeout=args.timeout, memory_mb=args.memory,
-                      run_all_cells=args.run_all_cells)
+                      run_all_cells=args.run_all_cells, student=args.student)
     with console.status(f"grading {path} …", spinner="dots"):
         result = grade(exercise, path, options)
     terminal.render(result, console)

@@ -44,6 +44,7 @@ class ExerciseConfig(_Strict):
     tolerance: Tolerance = Tolerance()
     parts: list[Part]
     forbidden: dict[str, list[str]] = {}
+    variants: int = Field(8, ge=1, le=1024, description="input variants of the instructor's grade, one per student")
 
     @model_validator(mode="after")
     def _names_are_known(self) -> ExerciseConfig:

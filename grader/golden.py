@@ -10,18 +10,22 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from grader._exceptions import GoldenError
 from grader.exercise import Exercise
-from grader.runner import ChildRunner, RunLimits, TestFile
+from grader.runner import ChildRunner, Observation, RunLimits, TestFile, test_sources
 from grader.sandbox import Sandbox
 from grader.submission import Cell
 from grader.wire import decode
+
+if TYPE_CHECKING:
+    from grader.pool import WarmWorker
 
 RECORD_DEVICES = ["cpu", "meta"]
 FORMAT = 1
@@ -59,14 +63,18 @@ def test_files(exercise: Exercise, group: str) -> list[TestFile]:
     return [TestFile(group, p) for p in paths]
 
 
-def record(exercise: Exercise, group: str) -> dict[str, Any]:
-    """Run `group`'s tests against the reference in a trusted child; return the golden document."""
+def record(exercise: Exercise, group: str, *, seed: int = 0) -> dict[str, Any]:
+    """Run `group`'s tests against the reference in a trusted child, their inputs drawn from
+    `seed`; return the golden document."""
+    return record_groups(exercise, [group], seed=seed)[group]
+
+
+def record_groups(exercise: Exercise, groups: list[str], *, seed: int = 0, worker: WarmWorker | None = None) -> dict[str, dict[str, Any]]:
+    """The golden documents of `groups` at `seed`, from one trusted run of the reference (in a
+    warm worker's fork when one is given: the reference is trusted, the worker pristine)."""
     config = exercise.config
     limits = config.limits
-    runner = ChildRunner(
-        sandbox=Sandbox(namespaces=False),
-        limits=RunLimits(limits.test_timeout * 3, limits.load_timeout, limits.total_timeout * 3, limits.memory_mb * 2, limits.output_kb * 1024),
-    )
+    run_limits = RunLimits(limits.test_timeout * 3, limits.load_timeout, limits.total_timeout * 3, limits.memory_mb * 2, limits.output_kb * 1024)
     solution = exercise.solution_path
     job = {
         "cells": [Cell(0, solution.name, solution.read_text(encoding="utf-8")).__dict__],
@@ -74,13 +82,31 @@ def record(exercise: Exercise, group: str) -> dict[str, Any]:
         "forbidden": config.forbidden_calls(),
         "module_name": config.module,
         "threads": 1,
+        "seed": seed,
     }
-    obs = runner.run(files=test_files(exercise, group), job=job)
+    files = [f for group in groups for f in test_files(exercise, group)]
+    if worker is not None:
+        obs = worker.run(dict(job, test_files=test_sources(files)))
+    else:
+        obs = ChildRunner(sandbox=Sandbox(namespaces=False), limits=run_limits).run(files=files, job=job)
     problems = [f"loading the reference: {e.get('error')}" for e in obs.load_errors]
     if obs.load_failure:
         problems.append(obs.load_failure)
+    documents = {}
+    for group in groups:
+        entries = [e for e in obs.collected if e["id"].startswith(f"{group}/")]
+        tests = _tests(entries, obs, problems)
+        documents[group] = {"format": FORMAT, "exercise": exercise.name, "group": group, "seed": seed,
+                            "version": exercise.version(hidden=group == "hidden"), "torch": torch.__version__.split("+")[0],
+                            "tests": tests}
+    if problems:
+        raise GoldenError(f"recording {' and '.join(groups)} golden values of {exercise.name} failed:\n  " + "\n  ".join(problems[:20]))
+    return documents
+
+
+def _tests(entries: list[dict[str, Any]], obs: Observation, problems: list[str]) -> dict[str, Any]:
     tests: dict[str, Any] = {}
-    for entry in obs.collected:
+    for entry in entries:
         run = obs.tests.get(entry["id"])
         if run is None or not run.ended or run.failure or run.error:
             why = (run.failure or run.error) if run else "did not run"
@@ -94,22 +120,19 @@ def record(exercise: Exercise, group: str) -> dict[str, Any]:
         checks = [_rule(run.checks[i]) for i in sorted(run.checks)]
         if not checks:
             problems.append(f"{entry['id']}: checks nothing")
-        elif all(c.get("rule") == "raises" for c in checks):  # the child reports what was raised
-            problems.append(f"{entry['id']}: only checks that something raises; add a value check too")
+        elif all(c.get("rule") == "raises" or c.get("constant") for c in checks):  # the child reports these itself
+            problems.append(f"{entry['id']}: only checks that something raises or constants; add a check of a computed value")
         tests[entry["id"]] = {
             "points": entry["points"],
             "tags": entry["tags"],
             "doc": (entry.get("doc") or [""])[0] if isinstance(entry.get("doc"), list) else "",
             "checks": checks,
         }
-    if problems:
-        raise GoldenError(f"recording {group} golden values of {exercise.name} failed:\n  " + "\n  ".join(problems[:20]))
-    return {"format": FORMAT, "exercise": exercise.name, "group": group, "version": exercise.version(hidden=group == "hidden"),
-            "torch": torch.__version__.split("+")[0], "tests": tests}
+    return tests
 
 
 def _rule(message: dict[str, Any]) -> dict[str, Any]:
-    keep = ("rule", "rtol", "atol", "expected", "property", "name", "v")
+    keep = ("rule", "rtol", "atol", "expected", "property", "name", "constant", "v")
     return {k: message[k] for k in keep if message.get(k) is not None}
 
 
@@ -162,12 +185,52 @@ def hidden_cache_path(exercise: Exercise) -> Path:
 
 def hidden(exercise: Exercise) -> GoldenSet:
     """Hidden golden values for the current version, recorded now if not cached yet."""
-    path = hidden_cache_path(exercise)
+    return _cached(exercise, "hidden", 0, hidden_cache_path(exercise))
+
+
+def variant_cache_path(exercise: Exercise, group: str, seed: int) -> Path:
+    assert exercise.reference_dir is not None
+    return exercise.reference_dir / ".golden-cache" / f"{group}-{exercise.version(hidden=True)}-s{seed}.json"
+
+
+def variant(exercise: Exercise, seed: int, *, worker: WarmWorker | None = None) -> list[GoldenSet]:
+    """The public and hidden golden values for inputs drawn from `seed` (a grading variant),
+    recorded from the reference in one trusted run if not cached yet. They never leave `reference/`."""
+    paths = {group: variant_cache_path(exercise, group, seed) for group in ("public", "hidden")}
+    with _recording(paths["hidden"]):  # two batch threads needing one variant record it once
+        return _variant(exercise, seed, paths, worker)
+
+
+def _variant(exercise: Exercise, seed: int, paths: dict[str, Path], worker: WarmWorker | None) -> list[GoldenSet]:
+    sets = {}
+    for group, path in paths.items():
+        try:
+            sets[group] = load(path)
+        except GoldenError:
+            break
+    else:
+        return [sets["public"], sets["hidden"]]
+    documents = record_groups(exercise, ["public", "hidden"], seed=seed, worker=worker)
+    for group, path in paths.items():
+        write(documents[group], path)
+    return [parse(documents[group], str(paths[group])) for group in paths]
+
+
+_locks: dict[Path, threading.Lock] = {}
+_locks_lock = threading.Lock()
+
+
+def _recording(path: Path) -> threading.Lock:
+    with _locks_lock:
+        return _locks.setdefault(path, threading.Lock())
+
+
+def _cached(exercise: Exercise, group: str, seed: int, path: Path) -> GoldenSet:
     if path.is_file():
         try:
             return load(path)
         except GoldenError:
             pass  # a corrupt cache is re-recorded
-    document = record(exercise, "hidden")
+    document = record(exercise, group, seed=seed)
     write(document, path)
     return parse(document, str(path))

@@ -6,6 +6,7 @@ two start-ups overlap; the job (devices, cells, tests to skip) reaches the child
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from grader import tamper
 from grader._exceptions import SubmissionError
 from grader.exercise import Exercise
 from grader.result import GradeResult, LoadError, TestResult
-from grader.runner import ChildRunner, Observation, RunLimits, TestFile, test_sources
+from grader.runner import PLAN, ChildRunner, Observation, Plan, RunLimits, TestFile, test_sources
 from grader.sandbox import Sandbox
 from grader.submission import Submission, first_code_line, load_submission
 
@@ -50,6 +51,8 @@ class Options:
     scratch_base: Path | None = None
     run_all_cells: bool = False  # notebooks: run demo cells too, not only definitions
     worker: WarmWorker | None = None  # a warm worker (batch): fork from it instead of starting Python
+    seed: int | None = None  # the run's input seed, overriding the student's variant (tests, audits)
+    student: str | None = None  # who submitted (picks the variant of the instructor's grade); default: the file's name
 
 
 def grade(exercise: Exercise, path: Path, options: Options | None = None, *, problem: str = "") -> GradeResult:
@@ -89,9 +92,18 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
         devices = options.devices or available
         if "meta" not in devices:
             devices = [*devices, "meta"]
-        sets = [golden.public(exercise), *([golden.hidden(exercise)] if hidden else [])]
+        variant = None
+        if hidden and options.seed is None:
+            from grader.variants import variant_for
+
+            variant = variant_for(exercise, options.student or student_of(path))
+        seed = variant.seed if variant is not None else (options.seed or 0) if hidden else 0
+        if seed:
+            sets = golden.variant(exercise, seed, worker=options.worker if devices == golden.RECORD_DEVICES else None)
+        else:
+            sets = [golden.public(exercise), *([golden.hidden(exercise)] if hidden else [])]
         judge = Judge(config, load_properties(exercise.properties_paths()), devices,
-                      memory_mb=options.memory_mb or config.limits.memory_mb, output_kb=config.limits.output_kb)
+                      memory_mb=options.memory_mb or config.limits.memory_mb, output_kb=config.limits.output_kb, seed=seed)
     except BaseException:
         if launch is not None:
             launch.cancel()
@@ -103,6 +115,8 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
     load_errors: list[LoadError] = []
     if runnable and submission is not None:
         job = _job(exercise, submission, devices, accelerators=[d for d in available if d not in ("cpu", "meta")])
+        job["seed"] = seed
+        job[PLAN] = plan_of(sets, devices)
         if options.worker is not None:
             obs = options.worker.run(dict(job, test_files=test_sources(files)))
         elif launch is not None:
@@ -115,7 +129,27 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
                    notes=notes, flags=[f"tamper? {s}" for s in suspicious], protections=(options.worker.sandbox if options.worker else sandbox).protections,
                    started=started)
     result.definitions = definitions
+    result.variant = variant.index if variant is not None else None
     return result
+
+
+def plan_of(sets: list[GoldenSet], devices: list[str]) -> Plan:
+    """The parent's own account of the run: every test instance in the order the child collects
+    them, and how large each of its checks may be (a right answer is the golden value's size)."""
+    from grader.judge import instances
+
+    checks: dict[str, list[int]] = {}
+    for gset in sets:
+        for key, test in gset.tests.items():
+            sizes = [8 * len(json.dumps(check, separators=(",", ":"))) + 16 * 1024 for check in test.checks]
+            for node_id, _device in instances(key, devices):
+                checks[node_id] = sizes
+    return Plan(checks)
+
+
+def student_of(path: Path) -> str:
+    """Whose submission `path` is, when nobody says: its file's or folder's name."""
+    return path.stem if path.is_file() else path.name
 
 
 def _result(exercise: Exercise, path: Path, judge: object, sets: list[GoldenSet], obs: Observation, *, error: str, error_kind: str,

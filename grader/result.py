@@ -72,6 +72,7 @@ class GradeResult(_Model):
     flags: list[str] = []
     notes: list[str] = []
     definitions: dict[str, int] = {}  # spec name -> line of its definition in a .py submission
+    variant: int | None = None  # the input variant of the instructor's grade (None: the public inputs)
     duration_s: float = 0.0
     running_s: float = 0.0  # of which the submission and its tests ran in the sandbox (loading, tests)
 

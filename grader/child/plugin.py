@@ -175,10 +175,16 @@ class ChildPlugin:
     def check(self, request: pytest.FixtureRequest) -> Check:
         return Check(request.node.nodeid, self.emit)
 
+    @pytest.fixture
+    def seed(self) -> int:
+        """The run's input seed: the public one in a student's self-check, the student's secret
+        variant in the instructor's grade. Tests draw every input from it."""
+        return int(self.job.get("seed", 0))
+
     @pytest.fixture(autouse=True)
-    def _seeded(self) -> Iterator[None]:
-        self.manual_seed(0)  # kept from before the submission loaded: its patches change nothing here
-        random.seed(0)
+    def _seeded(self, seed: int) -> Iterator[None]:
+        self.manual_seed(seed)  # kept from before the submission loaded: its patches change nothing here
+        random.seed(seed)
         yield
 
     # -- running ------------------------------------------------------------------------------
