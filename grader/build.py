@@ -46,8 +46,17 @@ def is_untouched_stub(exercise: Exercise, path: Path) -> bool:
 def build(exercise: Exercise, *, check: bool, console: Console) -> int:
     files = expected_files(exercise)
     stale = [p for p, text in files.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
-    with console.status("recording public golden values from the reference …"):
-        document = golden.record(exercise, "public")
+    with console.status("recording every test under two seeds from the reference …"):
+        first = golden.record_groups(exercise, ["public", "hidden"], seed=0)
+        second = golden.record_groups(exercise, ["public", "hidden"], seed=SECOND_SEED)
+    replayable = [problem for group in first for problem in replayable_checks(first[group], second[group])]
+    if replayable:
+        for problem in replayable[:20]:
+            console.print(f"[red]replayable:[/] {problem}")
+        console.print(f"[red]{exercise.name}: {len(replayable)} checks expect the same value whatever the seed; draw their "
+                      "inputs from the `seed` fixture, or mark a value that is constant on purpose with check(..., constant=True)[/]")
+        return 1
+    document = first["public"]
     document["stubs"] = {p.name: _digest(t) for p, t in files.items() if p.suffix in (".py", ".ipynb")}
     drift = golden_drift(exercise.public_golden_path, document)
     if check:
@@ -69,6 +78,26 @@ def build(exercise: Exercise, *, check: bool, console: Console) -> int:
         console.print(f"{exercise.name}: already up to date")
     shutil.rmtree(exercise.public_dir / "__pycache__", ignore_errors=True)
     return 0
+
+
+SECOND_SEED = 7_919  # any seed but 0: the values a check expects must differ from seed 0's
+
+
+def replayable_checks(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
+    """Checks whose golden value is the same under two seeds, unless marked constant: a submission
+    could replay them from the public golden values without computing anything."""
+    problems = []
+    for key, test in first["tests"].items():
+        other = second["tests"].get(key)
+        if other is None or len(other["checks"]) != len(test["checks"]):
+            problems.append(f"{key}: its checks change with the seed (draw them the same way for every seed)")
+            continue
+        for i, (a, b) in enumerate(zip(test["checks"], other["checks"], strict=True)):
+            if a.get("rule") != "equal" or a.get("constant") or '"meta"' in json.dumps(a.get("v")):
+                continue
+            if compare(decode(a["v"]), decode(b["v"]), rtol=0.0, atol=0.0) is None:
+                problems.append(f"{key}: check {i + 1}{' (' + a['name'] + ')' if a.get('name') else ''}")
+    return problems
 
 
 def golden_drift(path: Path, fresh: dict[str, Any]) -> str:

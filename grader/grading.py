@@ -126,7 +126,7 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
     if obs.load_failure and not error:
         error, error_kind = obs.load_failure, "load"
     result = _result(exercise, path, judge, sets, obs, error=error, error_kind=error_kind, load_errors=load_errors,
-                   notes=notes, flags=[f"tamper? {s}" for s in suspicious], protections=(options.worker.sandbox if options.worker else sandbox).protections,
+                   notes=notes, flags=[*(f"tamper? {s}" for s in suspicious), *(f"audit: {e}" for e in obs.audit)], protections=(options.worker.sandbox if options.worker else sandbox).protections,
                    started=started)
     result.definitions = definitions
     result.variant = variant.index if variant is not None else None

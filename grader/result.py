@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+EVIDENCE = ("tamper? ", "audit: ")  # flags from reading the source, and from the child's audit hooks
+
 
 class Status(StrEnum):
     passed = "passed"
@@ -79,3 +81,8 @@ class GradeResult(_Model):
     @property
     def not_graded(self) -> float:
         return self.max_score - self.graded_max_score
+
+    @property
+    def evidence(self) -> list[str]:
+        """Flags that say the submission reached for the grader's machinery (a human should look)."""
+        return [f for f in self.flags if f.startswith(EVIDENCE)]

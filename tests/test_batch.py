@@ -49,7 +49,7 @@ CLASS = ROOT / "tests" / "classes" / "ex2"
 MOODLE_ZIP = ROOT / "tests" / "classes" / "ex2-moodle.zip"
 TIMEOUT = 3.0  # seconds per test in the batches: the hostile loop costs little
 PARTS = ["Tensors", "Autograd", "Models", "Losses", "Training"]
-HEADER = ["student", "full_name", "identifier", "score", "max_score", *PARTS, "status", "late", "error", "flags"]
+HEADER = ["student", "full_name", "identifier", "score", "max_score", *PARTS, "status", "late", "error", "flags", "variant"]
 STUDENT_FILES = {"record.json", "results.json", "feedback.md", "feedback.html"}
 
 

@@ -36,6 +36,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", type=int, metavar="MB", help="memory limit of each child in MiB")
     p.add_argument("--device", action="append", choices=["cpu", "cuda", "mps", "meta"], help="devices (default: every available one)")
     p.add_argument("--run-all-cells", action="store_true", help="notebooks: run demo cells too")
+    p.add_argument("--hold-flagged", action="store_true", help="keep the score of a submission with evidence of "
+                   "tampering (audit or source flags) out of the gradebook and worksheet, as 'needs review'")
     return p
 
 
@@ -59,7 +61,8 @@ def main(argv: list[str], console: Console) -> int:
         if not students:
             raise GraderError(f"no submissions found in {args.submissions}")
         entries = _run_with_progress(batch, students, console)
-    return _write_outputs(exercise.config.title, [p.name for p in exercise.config.parts], entries, out, console)
+    return _write_outputs(exercise.config.title, [p.name for p in exercise.config.parts], entries, out, console,
+                          hold_flagged=args.hold_flagged)
 
 
 def _run_with_progress(batch: Batch, students: list, console: Console) -> list[Entry]:
@@ -85,8 +88,9 @@ def _run_with_progress(batch: Batch, students: list, console: Console) -> list[E
             raise
 
 
-def _write_outputs(title: str, parts: list[str], entries: list[Entry], out: Path, console: Console) -> int:
-    rows = summary_rows(entries)
+def _write_outputs(title: str, parts: list[str], entries: list[Entry], out: Path, console: Console, *,
+                   hold_flagged: bool = False) -> int:
+    rows = summary_rows(entries, hold_flagged=hold_flagged)
     write_atomic(out / "gradebook.csv", classbook.gradebook_csv(rows, parts))
     worksheet = classbook.moodle_worksheet_csv(rows)
     if worksheet.count("\n") > 1:

@@ -202,15 +202,18 @@ class Batch:
         return sorted(entries, key=lambda e: e.student.key)
 
 
-def summary_rows(entries: list[Entry]) -> list[dict[str, Any]]:
+def summary_rows(entries: list[Entry], *, hold_flagged: bool = False) -> list[dict[str, Any]]:
+    """One row a student. `hold_flagged`: a graded submission with evidence of tampering keeps its
+    score out of the gradebook ("needs review") until a human has looked."""
     rows = []
     for e in entries:
         r = e.result
+        status = "needs review" if hold_flagged and e.status == "graded" and r is not None and r.evidence else e.status
         rows.append({
             "student": e.student.key, "full_name": e.student.name, "identifier": e.student.identifier,
             "score": r.score if r else 0.0, "max_score": r.max_score if r else 0.0,
             "parts": {p.name: p.score for p in r.parts} if r else {},
-            "status": e.status, "late": e.student.late,
+            "status": status, "late": e.student.late, "variant": r.variant if r else None,
             "error": (r.error if r else "") or e.student.problem,
             "flags": r.flags if r else [],
         })

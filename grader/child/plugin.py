@@ -20,6 +20,7 @@ import pytest
 
 from grader.check import Check
 from grader.child import seeding, shims
+from grader.child.audit import Auditor
 from grader.child.forbidden import ForbiddenCalls
 
 MAX_LINE = 300
@@ -68,6 +69,7 @@ class ChildPlugin:
         self.forbidden = ForbiddenCalls({})
         self.current_error: dict[str, str] = {}
         self.described: list[dict[str, Any]] = []  # the collected tests, as the parent is told of them
+        self.auditor = Auditor()
         self.manual_seed = seeding.install([*self.devices, *setup.get("accelerators", ())])
 
     def begin(self, job: dict[str, Any]) -> None:
@@ -133,7 +135,9 @@ class ChildPlugin:
         self.emit({"t": "collected", "tests": [d for d in self.described if d["id"] not in skip]})
         self.forbidden.install()
         shims.install(self.labels)
+        self.auditor.install(self.labels)  # last of the grader's own patches: it notes the submission's
         self._load_submission()
+        self._send_audit()
 
     def _load_submission(self) -> None:
         ns = self.namespace
@@ -207,7 +211,12 @@ class ChildPlugin:
             self.current_error = {"error": f"test {report.when} failed", "where": ""}
         if report.when == "teardown":
             output = (report.capstdout + report.capstderr)[:MAX_OUTPUT]
+            self._send_audit()
             self.emit({"t": "end", "id": report.nodeid, "forbidden": self.forbidden.called(), "output": output, **self.current_error})
+
+    def _send_audit(self) -> None:
+        if events := self.auditor.take():
+            self.emit({"t": "audit", "events": events})
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.job:  # not in a warm worker whose session ended before serving (its tests did not collect)

@@ -19,11 +19,12 @@ def gradebook_csv(rows: list[dict[str, Any]], parts: list[str]) -> str:
     """One row a student: what a spreadsheet imports (UTF-8, header row, plain numbers)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["student", "full_name", "identifier", "score", "max_score", *parts, "status", "late", "error", "flags"])
+    writer.writerow(["student", "full_name", "identifier", "score", "max_score", *parts, "status", "late", "error", "flags", "variant"])
     for r in rows:
-        writer.writerow([r["student"], r["full_name"], r["identifier"], f"{r['score']:g}", f"{r['max_score']:g}",
+        held = r["status"] == "needs review"
+        writer.writerow([r["student"], r["full_name"], r["identifier"], "" if held else f"{r['score']:g}", f"{r['max_score']:g}",
                          *(f"{r['parts'].get(p, 0):g}" for p in parts), r["status"], "yes" if r["late"] else "",
-                         r["error"], "; ".join(r["flags"])])
+                         r["error"], "; ".join(r["flags"]), "" if r.get("variant") is None else r["variant"]])
     return out.getvalue()
 
 
@@ -34,6 +35,9 @@ def moodle_worksheet_csv(rows: list[dict[str, Any]]) -> str:
     writer.writerow(["Identifier", "Full name", "Grade", "Maximum Grade", "Feedback comments"])
     for r in rows:
         if r["identifier"].startswith("Participant "):
+            if r["status"] == "needs review":
+                writer.writerow([r["identifier"], r["full_name"], "", f"{r['max_score']:g}", "grade held for review"])
+                continue
             comment = r["error"] or f"{r['score']:g}/{r['max_score']:g}: see feedback.html"
             writer.writerow([r["identifier"], r["full_name"], f"{r['score']:g}", f"{r['max_score']:g}", comment])
     return out.getvalue()

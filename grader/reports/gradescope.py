@@ -52,6 +52,7 @@ def to_dict(result: GradeResult) -> dict[str, Any]:
             "devices": result.devices,
             "protections": result.protections,
             "flags": result.flags,
+            "variant": result.variant,
             "duration_s": result.duration_s,
         },
     }
