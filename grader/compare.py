@@ -92,7 +92,7 @@ def _compare_tensors(expected: Any, got: Any, *, rtol: float, atol: float, expec
         # data the reference had must arrive as data: a tensor without it (meta, sparse, too large)
         # matches only a golden value that had none either, for the same reason
         if not isinstance(expected, TensorMeta):
-            return f"{prefix}expected a tensor with values, got one with {got.why}"  # type: ignore[union-attr]
+            return f"{prefix}expected a tensor with values, got one with {got.why}"
         if not isinstance(got, TensorMeta) or got.why != expected.why:
             return f"{prefix}expected a tensor with {expected.why}, got one with values" if not isinstance(got, TensorMeta) else f"{prefix}expected a tensor with {expected.why}, got one with {got.why}"
         return None

@@ -62,7 +62,7 @@ def instances(key: str, devices: list[str]) -> list[tuple[str, str | None]]:
     if "meta" in params:
         return [(key, "meta")] if "meta" in devices else []
     if "cpu" in params:
-        out = []
+        out: list[tuple[str, str | None]] = []
         for device in devices:
             if device == "meta":
                 continue
@@ -191,11 +191,12 @@ class Judge:
             if message is None:
                 if run.error:
                     reason = self._memory(run.error)
-                    text = f"{reason} in {function}" if reason.startswith("printed more than") else reason
-                    flag = f"output truncated at {self.output_kb / 1024:g} MB" if reason.startswith("printed more than") else ""
-                    return Verdict.fail(text, flag=flag)
+                    if reason.startswith("printed more than"):
+                        return Verdict.fail(f"{reason} in {function}", flag=f"output truncated at {self.output_kb / 1024:g} MB")
+                    return Verdict.fail(reason)
                 return Verdict.fail(f"produced no value for {label or 'the check'}")
             follows = device in ACCELERATORS and (twin is None or _on_meta(twin, i))
+            text: str | None
             try:
                 text = self._check(test, i, message, device if follows else None, reveal=reveal, tol=(tol.rtol, tol.atol))
             except Exception as exc:  # noqa: BLE001 - whatever the child sent, judging fails closed

@@ -155,9 +155,10 @@ def statements(source: str) -> list[tuple[ast.stmt | None, str]]:
     except SyntaxError:
         return [(None, source)]
     lines = source.splitlines()
-    out = []
+    out: list[tuple[ast.stmt | None, str]] = []
     for node in tree.body:
-        start = node.decorator_list[0].lineno if getattr(node, "decorator_list", None) else node.lineno
+        decorators = getattr(node, "decorator_list", None)
+        start = decorators[0].lineno if decorators else node.lineno
         text = "\n" * (start - 1) + "\n".join(lines[start - 1 : node.end_lineno]) + "\n"
         out.append((node, text))
     return out

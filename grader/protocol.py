@@ -147,6 +147,6 @@ def clean_list(value: object, *, items: int, limit: int) -> list[str]:
 
 def kind_of(message: dict[str, Any]) -> Kind | None:
     try:
-        return Kind(message.get("t"))
+        return Kind(str(message.get("t")))
     except ValueError:
         return None

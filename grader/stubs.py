@@ -82,8 +82,8 @@ def _segments(stub: str) -> list[tuple[str, str]]:
         if isinstance(node, ast.Import | ast.ImportFrom):
             continue
         start = node.lineno - 1
-        if getattr(node, "decorator_list", None):
-            start = node.decorator_list[0].lineno - 1
+        if decorators := getattr(node, "decorator_list", None):
+            start = decorators[0].lineno - 1
         # a "# Part N — ..." comment just above becomes a markdown heading
         heading_line = start - 1
         while heading_line >= 0 and not lines[heading_line].strip():

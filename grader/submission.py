@@ -48,7 +48,7 @@ class Submission:
         statement that raises, hangs or exits costs only itself; with `definitions_only`, only the
         statements grading needs (see grader.notebook)."""
         needed = needed_globals([c.source for c in self.cells], graded)
-        units = []
+        units: list[Cell] = []
         for cell in self.cells:
             first = first_code_line(cell.source)
             for node, source in statements(cell.source):

@@ -102,7 +102,7 @@ class _Decoder:
             return v
         if kind == "int" and (type(v) is int or (type(v) is str and len(v) <= 40)):
             return int(v)
-        if kind == "float" and type(v) in (int, float, str) and (type(v) is not str or v in ("nan", "inf", "-inf")):
+        if kind == "float" and isinstance(v, int | float | str) and type(v) is not bool and (type(v) is not str or v in ("nan", "inf", "-inf")):
             return float(v)
         if kind == "str" and type(v) is str and len(v) <= MAX_STR:
             return v

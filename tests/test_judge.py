@@ -14,7 +14,7 @@ CONFIG = ExerciseConfig(name="x", title="X", module="x", parts=[Part(name="P", p
 
 
 def _checks(*values: object) -> list[dict]:
-    return [{"rule": "equal", "v": encode(v)} for v in values]
+    return [{"rule": "equal", "v": encode(v)} for v in values]  # as recorded (and as a child sends them)
 
 
 def _golden() -> GoldenSet:
@@ -34,7 +34,7 @@ def _run(first: torch.Tensor, second: torch.Tensor, device: str) -> TestRun:
         node["device"] = where  # as a child on that machine would have sent it
         return node
 
-    return TestRun(checks={0: {"v": on(first, "cpu")}, 1: {"v": on(second, device)}}, ended=True)
+    return TestRun(checks={0: {"rule": "equal", "v": on(first, "cpu")}, 1: {"rule": "equal", "v": on(second, device)}}, ended=True)
 
 
 def test_instances_swap_the_device_parameter():
@@ -49,7 +49,7 @@ def test_accelerator_values_follow_the_recorded_meta_run():
     obs = Observation(tests={
         "public/t.py::test_f[cpu]": _run(torch.ones(2), torch.ones(2) * 2, "cpu"),
         "public/t.py::test_f[cuda]": _run(torch.ones(2), torch.ones(2) * 2, "cuda"),
-        "public/t.py::test_f[meta]": TestRun(checks={0: {"v": encode(torch.ones(2))}, 1: {"v": encode(torch.empty(2, device="meta"))}}, ended=True),
+        "public/t.py::test_f[meta]": TestRun(checks={0: {"rule": "equal", "v": encode(torch.ones(2))}, 1: {"rule": "equal", "v": encode(torch.empty(2, device="meta"))}}, ended=True),
     })
     [result] = judge.grade(_golden(), obs)
     assert (result.status, result.score) == ("passed", 2)
@@ -60,7 +60,7 @@ def test_a_hard_coded_cpu_fails_on_the_accelerator():
     obs = Observation(tests={
         "public/t.py::test_f[cpu]": _run(torch.ones(2), torch.ones(2) * 2, "cpu"),
         "public/t.py::test_f[cuda]": _run(torch.ones(2), torch.ones(2) * 2, "cpu"),
-        "public/t.py::test_f[meta]": TestRun(checks={0: {"v": encode(torch.ones(2))}, 1: {"v": encode(torch.empty(2, device="meta"))}}, ended=True),
+        "public/t.py::test_f[meta]": TestRun(checks={0: {"rule": "equal", "v": encode(torch.ones(2))}, 1: {"rule": "equal", "v": encode(torch.empty(2, device="meta"))}}, ended=True),
     })
     [result] = judge.grade(_golden(), obs)
     assert result.status == "failed"

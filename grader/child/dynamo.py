@@ -85,7 +85,7 @@ def _defer_graph_breaks(torch: Any, optimizer: Any) -> int:
     replaced = 0
     for cls in vars(torch.optim).values():
         wrapper = vars(cls).get("step") if isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer) else None
-        if getattr(wrapper, "__code__", None) is code and wrapper.__closure__ is not None:
+        if wrapper is not None and getattr(wrapper, "__code__", None) is code and wrapper.__closure__ is not None:
             cls.step = _step_until_dynamo(torch, wrapper, wrapper.__closure__[0].cell_contents)
             replaced += 1
     return replaced

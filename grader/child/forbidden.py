@@ -59,9 +59,10 @@ class ForbiddenCalls:
 
             def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
                 note(dotted)
-                original.__init__(self, *args, **kwargs)
+                original.__init__(self, *args, **kwargs)  # type: ignore[misc]
 
-            return type(original.__name__, (original,), {"__init__": __init__, "__module__": original.__module__})
+            wrapped = type(original.__name__, (original,), {"__init__": __init__, "__module__": original.__module__})
+            return wrapped
 
         @functools.wraps(original)
         def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -47,5 +47,6 @@ def manual_seed_for(devices: Iterable[str]) -> Callable[[Any], torch.Generator]:
 
 def install(devices: Iterable[str]) -> Callable[[Any], torch.Generator]:
     """Make `torch.manual_seed` (and `torch.random.manual_seed`) this child's; returns it."""
-    torch.manual_seed = torch.random.manual_seed = manual_seed_for(devices)
-    return torch.manual_seed
+    seed = manual_seed_for(devices)
+    torch.manual_seed = torch.random.manual_seed = seed  # type: ignore[assignment]
+    return seed

@@ -14,6 +14,7 @@ import importlib.util
 import sys
 import types
 from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 NUISANCE = ("matplotlib", "seaborn", "plotly", "tqdm", "google.colab", "IPython", "ipywidgets", "wandb",
@@ -40,8 +41,8 @@ class Anything:
     def __enter__(self) -> Anything:
         return self
 
-    def __exit__(self, *exc: Any) -> bool:
-        return False
+    def __exit__(self, *exc: Any) -> None:
+        return None
 
     def __bool__(self) -> bool:
         return False
@@ -72,7 +73,7 @@ class _ShimFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def _from_submission(self) -> bool:
         """Only an import the submission itself runs gets a stand-in (torch probes with find_spec)."""
-        frame = sys._getframe(2)
+        frame: FrameType | None = sys._getframe(2)
         for _ in range(40):
             if frame is None:
                 return False

@@ -6,8 +6,6 @@ environment variable `<ID>_RESULTS`: base64 of a JSON object with `version`, `st
 the points it posts are the sum of the tests' scores.
 """
 
-from __future__ import annotations
-
 import base64
 import json
 from typing import Any
