@@ -84,7 +84,15 @@ ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
 PYTHON="${{AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}}"
 mkdir -p "$ROOT/results"
 cd "$ROOT/source"
-"$PYTHON" -m grader {exercise} "$ROOT/submission" --json "$ROOT/results/results.json"
+# who submitted picks their secret input variant (the first user's id; the submission id otherwise)
+STUDENT="$("$PYTHON" -c 'import json, sys
+try:
+    m = json.load(open(sys.argv[1]))
+    users = m.get("users") or [{{}}]
+    print(users[0].get("id") or users[0].get("email") or m.get("id") or "")
+except Exception:
+    print("")' "$ROOT/submission_metadata.json")"
+"$PYTHON" -m grader {exercise} "$ROOT/submission" --json "$ROOT/results/results.json" ${{STUDENT:+--student "$STUDENT"}}
 code=$?
 if [ ! -s "$ROOT/results/results.json" ]; then
   echo '{{"score": 0, "output": "The autograder failed before it could grade this submission; please contact the course staff."}}' > "$ROOT/results/results.json"
@@ -144,9 +152,15 @@ def build_gradescope(exercise: Exercise, out: Path) -> Path:
         raise GraderError(f"--out must name a .zip file (not {out.name})")
     out.parent.mkdir(parents=True, exist_ok=True)
     from grader import golden
+    from grader.variants import secret_path, variant_seed
 
-    golden.hidden(exercise)  # recorded now, shipped: each Gradescope run starts from a fresh container
-    current = golden.hidden_cache_path(exercise).name
+    # recorded now and shipped, with the course secret: each Gradescope run starts from a fresh container
+    golden.hidden(exercise)
+    current = {golden.hidden_cache_path(exercise).name}
+    for index in range(exercise.config.variants):
+        seed = variant_seed(exercise, index).seed
+        golden.variant(exercise, seed)
+        current |= {golden.variant_cache_path(exercise, group, seed).name for group in ("public", "hidden")}
     ignore = ("__pycache__", ".ipynb_checkpoints")
     files: dict[str, Path | str] = {
         "setup.sh": SETUP_SH,
@@ -158,9 +172,10 @@ def build_gradescope(exercise: Exercise, out: Path) -> Path:
                       (exercise.reference_dir, f"reference/{exercise.name}")):
         for path in sorted(base.rglob("*")):
             rel = path.relative_to(base)
-            stale_cache = rel.parts[0] == ".golden-cache" and rel.name != current
+            stale_cache = rel.parts[0] == ".golden-cache" and rel.name not in current
             if path.is_file() and not stale_cache and not any(part in ignore or part.endswith(".pyc") for part in rel.parts):
                 files[f"{arc}/{rel.as_posix()}"] = path
+    files["reference/" + secret_path(exercise).name] = secret_path(exercise)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for arcname, content in files.items():
             info = zipfile.ZipInfo(arcname, date_time=(2024, 1, 1, 0, 0, 0))
