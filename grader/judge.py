@@ -19,7 +19,7 @@ from typing import Any
 from grader.compare import compare
 from grader.config import ExerciseConfig
 from grader.golden import GoldenSet, GoldenTest
-from grader.protocol import PASSED, Outcome, Verdict
+from grader.protocol import PASSED, Outcome, Verdict, clean_text
 from grader.result import PartResult, Status, TestResult, Visibility
 from grader.runner import Observation, TestRun
 from grader.wire import WireError, decode
@@ -253,7 +253,8 @@ class Judge:
 
 
 def _one_line(text: str) -> str:
-    text = " ".join(text.split())
+    """A reason for the reports: one line, safe to print (a value's text may be the child's)."""
+    text = " ".join(clean_text(text, MAX_REASON * 4).split())
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
 
 
