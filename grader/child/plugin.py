@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from grader.check import Check
-from grader.child import seeding, shims
+from grader.child import globalstate, seeding, shims
 from grader.child.audit import Auditor
 from grader.child.forbidden import ForbiddenCalls
 
@@ -70,6 +70,7 @@ class ChildPlugin:
         self.current_error: dict[str, str] = {}
         self.described: list[dict[str, Any]] = []  # the collected tests, as the parent is told of them
         self.auditor = Auditor()
+        self.reset_globals: Callable[[], None] = lambda: None
         self.manual_seed = seeding.install([*self.devices, *setup.get("accelerators", ())])
 
     def begin(self, job: dict[str, Any]) -> None:
@@ -78,6 +79,7 @@ class ChildPlugin:
         self.fd = job["fd"]
         self.labels = {cell["label"] for cell in job["cells"]}
         self.forbidden = ForbiddenCalls(job.get("forbidden", {}))
+        self.reset_globals = globalstate.resetter(int(job.get("threads", 1)))  # before the submission loads
 
     def emit(self, message: dict[str, Any]) -> None:
         data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
@@ -187,6 +189,7 @@ class ChildPlugin:
 
     @pytest.fixture(autouse=True)
     def _seeded(self, seed: int) -> Iterator[None]:
+        self.reset_globals()  # grad mode, default dtype and device, anomaly, determinism, threads
         self.manual_seed(seed)  # kept from before the submission loaded: its patches change nothing here
         random.seed(seed)
         yield
