@@ -1,33 +1,68 @@
 """Trusted property checks of Exercise 2: judged by the grader's parent on values a submission produced.
 
-Each rule is `rule(value) -> (passed, message)`, the message one line for the student. The value
-comes from untrusted code, so every rule validates its type and shapes before using it. The
-held-out data of `circles_accuracy` is generated here and never exists in the child.
+Each rule is `rule(value, *, seed) -> (passed, message)`, the message one line for the student.
+`seed` is the run's input seed, the one the test drew its training data from: what a rule expects
+(θ*, the circles) is derived from it exactly as the hidden test derives its data, so a value
+recorded for one seed (or θ* = [3, 2] read from the lecture) fails for another. The value comes
+from untrusted code, so every rule validates its type and shapes before using it. The held-out
+data of `circles_accuracy` is drawn here, from a stream the test never uses, and never exists in
+the child.
+
+The helpers `_stream`, `_theta_star`, `_circles_geometry` and `_make_circles` have twins in
+`tests/test_hidden.py`: keep the two in step.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import random
 from typing import Any
 
 import torch
 
-THETA_STAR = (3.0, 2.0)
 THETA_TOLERANCE = 0.05
 CIRCLES_THRESHOLD = 0.95
 CIRCLES_HELD_OUT = 2000
-CIRCLES_SEED = 20240921  # not the seed of the test's training data
+
+# input streams of the run's seed (the hidden test uses the same numbers for the same things)
+THETA_STREAM = 530
+CIRCLES_GEOMETRY_STREAM = 531
+CIRCLES_HELD_OUT_STREAM = 20240921  # never used by a test: the held-out points exist only here
 
 
-def make_circles(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two noisy concentric circles (radii 0.5 and 1.5), labels alternating 0, 1, 0, 1, ...
+def _stream(seed: int, stream: int) -> int:
+    """A 63-bit seed for one input stream of the run's `seed` (any int, however large)."""
+    digest = hashlib.blake2b(f"ex2/{seed}/{stream}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
-    The same recipe as in the hidden test that trains on them; keep the two in step.
-    """
+
+def _theta_star(seed: int) -> tuple[float, float]:
+    """The true [weight, bias] of the regression data for `seed`: |w| in [1, 4], b in [-3, 3],
+    never close to the lecture's [3, 2]."""
+    rng = random.Random(_stream(seed, THETA_STREAM))
+    while True:
+        theta = (rng.choice((-1.0, 1.0)) * rng.uniform(1.0, 4.0), rng.uniform(-3.0, 3.0))
+        if max(abs(theta[0] - 3.0), abs(theta[1] - 2.0)) > 0.25:
+            return theta
+
+
+def _circles_geometry(seed: int) -> tuple[tuple[float, float], float, float, int]:
+    """(centre, inner radius, outer radius, label of the inner circle) of the circles for `seed`."""
+    rng = random.Random(_stream(seed, CIRCLES_GEOMETRY_STREAM))
+    angle, distance = rng.uniform(0.0, 2 * math.pi), rng.uniform(0.75, 1.25)
+    inner = rng.uniform(0.4, 0.6)
+    outer = inner + rng.uniform(0.9, 1.1)
+    return (distance * math.cos(angle), distance * math.sin(angle)), inner, outer, rng.randrange(2)
+
+
+def _make_circles(n: int, generator: torch.Generator, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two noisy concentric circles of `seed`'s geometry, labels alternating 0, 1, 0, 1, ..."""
+    (cx, cy), inner, outer, inner_label = _circles_geometry(seed)
     y = torch.arange(n) % 2
-    radius = torch.where(y == 0, 0.5, 1.5) + 0.1 * torch.randn(n, generator=generator)
+    radius = torch.where(y == inner_label, inner, outer) + 0.1 * torch.randn(n, generator=generator)
     angle = 2 * math.pi * torch.rand(n, generator=generator)
-    return torch.stack([radius * angle.cos(), radius * angle.sin()], dim=1), y
+    return torch.stack([cx + radius * angle.cos(), cy + radius * angle.sin()], dim=1), y
 
 
 def _tensors(value: Any, shapes: dict[str, tuple[int | None, ...]]) -> dict[str, torch.Tensor] | str:
@@ -49,28 +84,30 @@ def _tensors(value: Any, shapes: dict[str, tuple[int | None, ...]]) -> dict[str,
     return out
 
 
-def theta_recovered(value: Any) -> tuple[bool, str]:
-    """`value` is the state_dict of an `nn.Linear(1, 1)`: its [weight, bias] must be θ* = [3, 2]."""
+def theta_recovered(value: Any, *, seed: int) -> tuple[bool, str]:
+    """`value` is the state_dict of an `nn.Linear(1, 1)`: its [weight, bias] must be the θ* that
+    generated the test's data for `seed`, within THETA_TOLERANCE."""
     params = _tensors(value, {"weight": (1, 1), "bias": (1,)})
     if isinstance(params, str):
         return False, params
     theta = (params["weight"].item(), params["bias"].item())
     shown = f"θ = [{theta[0]:.3f}, {theta[1]:.3f}]"
-    error = max(abs(got - want) for got, want in zip(theta, THETA_STAR, strict=True))
+    error = max(abs(got - want) for got, want in zip(theta, _theta_star(seed), strict=True))
     if error <= THETA_TOLERANCE:
-        return True, f"{shown}, within {THETA_TOLERANCE} of θ* = [3, 2]"
-    return False, f"{shown}, more than {THETA_TOLERANCE} from θ* = [3, 2]"
+        return True, f"{shown}, within {THETA_TOLERANCE} of the data's true θ*"
+    return False, f"{shown}, more than {THETA_TOLERANCE} from the data's true θ*"
 
 
-def circles_accuracy(value: Any) -> tuple[bool, str]:
-    """`value` is the state_dict of a trained relu `MLP(2, H, 2)`: ≥ 0.95 accuracy on held-out circles."""
+def circles_accuracy(value: Any, *, seed: int) -> tuple[bool, str]:
+    """`value` is the state_dict of a trained relu `MLP(2, H, 2)`: ≥ 0.95 accuracy on held-out
+    points of `seed`'s circles."""
     params = _tensors(value, {"hidden.weight": (None, 2), "hidden.bias": (None,), "output.weight": (2, None), "output.bias": (2,)})
     if isinstance(params, str):
         return False, params
     width = params["hidden.weight"].shape[0]
     if params["hidden.bias"].shape[0] != width or params["output.weight"].shape[1] != width:
         return False, f"hidden.weight has {width} rows but hidden.bias or output.weight do not match"
-    X, y = make_circles(CIRCLES_HELD_OUT, torch.Generator().manual_seed(CIRCLES_SEED))
+    X, y = _make_circles(CIRCLES_HELD_OUT, torch.Generator().manual_seed(_stream(seed, CIRCLES_HELD_OUT_STREAM)), seed)
     X = X.to(torch.float64)
     hidden = (X @ params["hidden.weight"].T + params["hidden.bias"]).clamp(min=0)
     logits = hidden @ params["output.weight"].T + params["output.bias"]
