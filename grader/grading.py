@@ -18,7 +18,7 @@ from grader.exercise import Exercise
 from grader.result import GradeResult, LoadError, TestResult
 from grader.runner import PLAN, ChildRunner, Observation, Plan, RunLimits, TestFile, test_sources
 from grader.sandbox import Sandbox
-from grader.submission import Submission, first_code_line, load_submission
+from grader.submission import Cell, Submission, first_code_line, load_submission
 
 if TYPE_CHECKING:
     from grader.golden import GoldenSet
@@ -73,6 +73,7 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
             error, error_kind = str(exc), "unreadable"
     if submission is not None and (compile_error := submission.compile_error()):
         error, error_kind = f"does not compile: {compile_error}", "compile"
+    written = submission.cells if submission is not None else []  # every line the student wrote, demo cells too
     if submission is not None and submission.kind == "ipynb":
         submission = submission.by_statement(graded=config.function_names(), definitions_only=not options.run_all_cells)
         if not options.run_all_cells:
@@ -110,6 +111,7 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
         raise
 
     suspicious = tamper.scan(submission.cells) if submission is not None else []  # (a cold child is still booting)
+    static = forbidden_in(written, config.forbidden_calls())
     definitions = submission.definitions() if submission is not None else {}
     obs = Observation()
     load_errors: list[LoadError] = []
@@ -125,12 +127,27 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
         notes += [f"{name} is not installed here: its calls did nothing while grading" for name in obs.shimmed]
     if obs.load_failure and not error:
         error, error_kind = obs.load_failure, "load"
-    result = _result(exercise, path, judge, sets, obs, error=error, error_kind=error_kind, load_errors=load_errors,
+    result = _result(exercise, path, judge, sets, obs, static=static, error=error, error_kind=error_kind, load_errors=load_errors,
                    notes=notes, flags=[*(f"tamper? {s}" for s in suspicious), *(f"audit: {e}" for e in obs.audit)], protections=(options.worker.sandbox if options.worker else sandbox).protections,
                    started=started)
     result.definitions = definitions
     result.variant = variant.index if variant is not None else None
     return result
+
+
+def forbidden_in(cells: list[Cell], forbidden: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Graded name -> the forbidden uses the parent reads in its source, each in words."""
+    from grader.static_calls import UNRESOLVABLE, forbidden_uses
+
+    found: dict[str, list[str]] = {}
+    for name, uses in forbidden_uses(cells, forbidden).items():
+        for use in uses:
+            place = f"{use.label}, line {use.line}"
+            if use.name == UNRESOLVABLE:
+                found.setdefault(name, []).append(f"{use.how} ({place}), which the grader cannot tell apart from a forbidden call")
+            else:
+                found.setdefault(name, []).append(f"{use.name} ({place}), which this exercise forbids here")
+    return found
 
 
 def plan_of(sets: list[GoldenSet], devices: list[str]) -> Plan:
@@ -152,7 +169,8 @@ def student_of(path: Path) -> str:
     return path.stem if path.is_file() else path.name
 
 
-def _result(exercise: Exercise, path: Path, judge: object, sets: list[GoldenSet], obs: Observation, *, error: str, error_kind: str,
+def _result(exercise: Exercise, path: Path, judge: object, sets: list[GoldenSet], obs: Observation, *, static: dict[str, list[str]],
+            error: str, error_kind: str,
             load_errors: list[LoadError], notes: list[str], flags: list[str], protections: list[str], started: float) -> GradeResult:
     from grader.judge import Judge, parts
 
@@ -160,7 +178,7 @@ def _result(exercise: Exercise, path: Path, judge: object, sets: list[GoldenSet]
     config = exercise.config
     tests: list[TestResult] = []
     for gset in sets:
-        tests += judge.grade(gset, obs, load_failure=error)
+        tests += judge.grade(gset, obs, load_failure=error, static=static)
     graded_by_part: dict[str, float] = {}
     for t in tests:
         graded_by_part[t.part] = graded_by_part.get(t.part, 0.0) + t.max_score

@@ -123,7 +123,7 @@ class Judge:
         notes: list[str] = []
         used = sorted({use for tag in first.tags for use in static.get(tag, [])})
         if used and not load_failure:
-            failure = Verdict.fail(f"uses {used[0]}, which this exercise forbids here" + (f" (and {len(used) - 1} more)" if len(used) > 1 else ""))
+            failure = Verdict.fail(f"uses {used[0]}" + (f" (and {len(used) - 1} more)" if len(used) > 1 else ""), flag="forbidden call")
         for test in tests:
             for node_id, device in instances(test.key, self.devices):
                 if failure is not None:

@@ -10,6 +10,7 @@ forge or silence it: the notes are hints in the results, never points.
 
 from __future__ import annotations
 
+import os
 import sys
 from types import FrameType
 from typing import Any
@@ -35,6 +36,8 @@ WATCHED = {
 }
 FRAME_ATTRIBUTES = {"tb_frame", "f_back", "f_locals", "f_globals", "gi_frame", "cr_frame", "ag_frame", "__globals__"}
 DEPTH = 40
+STDLIB = os.path.dirname(os.__file__)  # inspect, traceback, ...: a way to the same event, not its origin
+SITE = "-packages"
 
 
 class Auditor:
@@ -69,12 +72,16 @@ class Auditor:
             self.new.append(f"{what} ({where})")
 
     def _student_frame(self, frame: FrameType | None) -> str:
+        """Where the submission itself asked for the event: the innermost frame outside the
+        standard library must be one of its cells (torch's or the grader's own calls do not count)."""
         for _ in range(DEPTH):
             if frame is None:
                 return ""
-            code = frame.f_code
-            if code.co_filename in self.labels:
-                return f"{code.co_filename}, line {frame.f_lineno}"
+            filename = frame.f_code.co_filename
+            if filename in self.labels:
+                return f"{filename}, line {frame.f_lineno}"
+            if not (filename.startswith(STDLIB) and SITE not in filename):
+                return ""
             frame = frame.f_back
         return ""
 
