@@ -14,21 +14,28 @@ import torch
 
 
 def resetter(threads: int) -> Callable[[], None]:
+    """The reset; each setter runs only when its state changed (switching deterministic mode
+    off, say, imports a second of torch the first time even when it is already off)."""
     set_grad_enabled = torch._C._set_grad_enabled
-    set_default_dtype = torch.set_default_dtype
+    set_default_dtype, get_default_dtype = torch.set_default_dtype, torch.get_default_dtype
     set_default_device = getattr(torch, "set_default_device", None)
-    set_anomaly = torch.autograd.set_detect_anomaly
-    deterministic = torch.use_deterministic_algorithms
-    set_threads = torch.set_num_threads
-    float32 = torch.float32
+    get_default_device = getattr(torch, "get_default_device", None)
+    set_anomaly, anomaly = torch.autograd.set_detect_anomaly, torch.is_anomaly_enabled
+    deterministic, is_deterministic = torch.use_deterministic_algorithms, torch.are_deterministic_algorithms_enabled
+    set_threads, get_threads = torch.set_num_threads, torch.get_num_threads
+    float32, cpu = torch.float32, torch.device("cpu")
 
     def reset() -> None:
         set_grad_enabled(True)
-        set_default_dtype(float32)
-        if set_default_device is not None:
+        if get_default_dtype() != float32:
+            set_default_dtype(float32)
+        if set_default_device is not None and get_default_device is not None and get_default_device() != cpu:
             set_default_device(None)
-        set_anomaly(False)
-        deterministic(False)
-        set_threads(threads)
+        if anomaly():
+            set_anomaly(False)
+        if is_deterministic():
+            deterministic(False)
+        if get_threads() != threads:
+            set_threads(threads)
 
     return reset
