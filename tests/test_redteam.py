@@ -532,7 +532,10 @@ def test_cheating_scores_exactly_zero(world, name):
     """Each implements nothing; whatever it patches, reads or forges, every test fails."""
     result = world.get(name)
     assert_scores_zero(result, graded_max=result.max_score if PLANS[name].hidden else world.public_max)
-    assert result.error == ""
+    if name == "forge_channel_messages":  # it forges while loading: the parent's state machine refuses it
+        assert result.error.startswith("the submission broke the grading protocol"), result.error
+    else:
+        assert result.error == ""
 
 
 def test_forged_messages_add_no_test_and_no_points(world):
@@ -546,7 +549,9 @@ def test_patched_torch_equal_does_not_hide_an_inplace_bug(world):
     result = world.get("patch_torch_equal_hides_inplace_bug")
     lost = failed(result)
     assert lost, "patching torch.equal in the child hid relu's in-place modification of its input"
-    assert all("relu" in t.tags and t.reason.startswith("input after the call: max abs diff") for t in lost), show(lost)
+    # relu fails: for the in-place change the unpatched comparison sees, or (first) for the frame
+    # walk with which it finds torch.equal's users, which the parent's reading of the source denies
+    assert all("relu" in t.tags and t.reason.startswith(("input after the call: ", "uses sys._getframe")) for t in lost), show(lost)
     assert result.score == result.max_score - sum(t.max_score for t in lost)
 
 
