@@ -184,7 +184,7 @@ class Judge:
         if run.violations:
             return Verdict.fail(run.violations[0], flag="broke the grading protocol")
         tol = self.config.tolerance
-        reveal = visibility is Visibility.visible
+        reveal = visibility is Visibility.visible and not self.seed  # a variant's values are secret, public tests too
         for i, rule in enumerate(test.checks):
             message = run.checks.get(i)
             label = str(rule.get("name") or (f"value {i + 1}" if len(test.checks) > 1 else ""))
