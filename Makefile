@@ -16,8 +16,9 @@ demo: $(STAMP)  ## grade the reference solution and the untouched stubs of Exerc
 	$(BIN)/grade ex2 reference/ex2/solution.py
 	$(BIN)/grade ex2 exercises/ex2/ex2.py
 
-test: $(STAMP)  ## the grader's own test suite
-	$(BIN)/ruff check grader tests
+test: $(STAMP)  ## the grader's own test suite (lint and types first)
+	$(BIN)/ruff check grader tests scripts
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 goldens: $(STAMP)  ## regenerate stubs, public golden values and the reports' golden files

@@ -6,6 +6,7 @@ Each test plays a child by writing lines into real pipes, then lets the parent's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -36,10 +37,8 @@ class ScriptedChild(Child):
 
     def close(self) -> None:
         for fd in (self._write, self._out_write):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     def on_channel_eof(self) -> None:
         self.exited, self.returncode = True, 0
