@@ -210,12 +210,18 @@ def fmt(x: float) -> str:
 
 # -- the expected grades: each submission graded alone -----------------------------------------------
 
-def grade_alone(ex2: Exercise, paths: Iterable[Path]) -> dict[Path, GradeResult]:
-    """`grade ex2 PATH` for every path, two at a time (this machine has two cores), longest first."""
-    paths = sorted(set(paths), key=lambda p: (p.name != "jonas.py", str(p)))
+def grade_alone(ex2: Exercise, paths: Iterable[tuple[Path, str]]) -> dict[Path, GradeResult]:
+    """`grade ex2 PATH --student WHO` for every (path, who), two at a time (this machine has two
+    cores), longest first. WHO is the identity a batch grades the student as: their input variant."""
+    items = sorted(set(paths), key=lambda p: (p[0].name != "jonas.py", str(p[0])))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = pool.map(lambda p: grade(ex2, p, Options(hidden=True)), paths)
-        return dict(zip(paths, results, strict=True))
+        results = pool.map(lambda item: grade(ex2, item[0], Options(hidden=True, student=item[1])), items)
+        return {path: result for (path, _), result in zip(items, results, strict=True)}
+
+
+def who(row: Row) -> str:
+    """The identity `grade batch` gives this student (grader.batch.run.identity_of)."""
+    return row.identifier or row.name
 
 
 def limits_apart(text: str) -> str:
@@ -287,7 +293,7 @@ def moodle_zip_class(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def alone(ex2: Exercise, big_class: ClassRun) -> dict[Path, GradeResult]:
     """Every gradable student of the big class graded alone, after the big batch."""
-    return grade_alone(ex2, [big_class.submissions / r.graded for r in CLASS_ROWS if r.graded])
+    return grade_alone(ex2, [(big_class.submissions / r.graded, who(r)) for r in CLASS_ROWS if r.graded])
 
 
 def test_the_class_download_holds_every_kind_of_submission() -> None:
@@ -472,9 +478,9 @@ def test_a_moodle_zip_is_graded_reused_and_forced(tmp_path: Path, ex2: Exercise,
     for expected in ZIP_ROWS:
         if expected.twin:
             assert (moodle_zip_class / expected.graded).read_bytes() == (CLASS / expected.twin).read_bytes()
-            single = alone[big_class.submissions / expected.twin]
+            single = grade(ex2, CLASS / expected.twin, Options(hidden=True, student=who(expected)))
         else:  # nothing to run: cheap to grade alone
-            single = grade(ex2, moodle_zip_class / expected.graded, Options(hidden=True))
+            single = grade(ex2, moodle_zip_class / expected.graded, Options(hidden=True, student=who(expected)))
         assert_row_is_single_grade(rows[expected.id], expected, single, out)
     assert rows["Grace Hopper Participant 200003"]["score"] == rows["Ada Lovelace Participant 200001"]["score"] == "100"
     assert rows["Edsger Dijkstra Participant 200004"]["score"] == "0"
