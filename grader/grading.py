@@ -144,7 +144,8 @@ def forbidden_in(cells: list[Cell], forbidden: dict[str, list[str]]) -> dict[str
         for use in uses:
             place = f"{use.label}, line {use.line}"
             if use.name == UNRESOLVABLE:
-                found.setdefault(name, []).append(f"{use.how} ({place}), which the grader cannot tell apart from a forbidden call")
+                how = use.how.split(" (")[0]  # "gc.get_objects", "getattr(torch, <computed>)"
+                found.setdefault(name, []).append(f"{how} ({place}), which the grader cannot tell apart from a forbidden call")
             else:
                 found.setdefault(name, []).append(f"{use.name} ({place}), which this exercise forbids here")
     return found

@@ -122,8 +122,6 @@ class Judge:
         flags: list[str] = []
         notes: list[str] = []
         used = sorted({use for tag in first.tags for use in static.get(tag, [])})
-        if used and not load_failure:
-            failure = Verdict.fail(f"uses {used[0]}" + (f" (and {len(used) - 1} more)" if len(used) > 1 else ""), flag="forbidden call")
         for test in tests:
             for node_id, device in instances(test.key, self.devices):
                 if failure is not None:
@@ -144,7 +142,10 @@ class Judge:
                     if hinted:
                         flags.append(f"hint: the child noted a call of {', '.join(hinted)}")
         if failure is not None and failure.flag:
-            flags.append(failure.flag)
+            flags.append(failure.flag)  # what happened at run time stays on record for a human
+        if used and not load_failure:  # but the parent's reading of the source decides
+            failure = Verdict.fail(f"uses {used[0]}" + (f" (and {len(used) - 1} more)" if len(used) > 1 else ""))
+            flags.append("forbidden call")
         passed = failure is None
         if visibility is Visibility.hidden:  # a hidden test's output may echo its inputs: a short excerpt only
             output = output[:200]

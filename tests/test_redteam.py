@@ -498,6 +498,20 @@ def assert_costs_only(result: GradeResult, function: str, reason: Callable[[str]
     assert result.score == graded_max - sum(t.max_score for t in mine)
 
 
+def charged_statically(t: Verdict) -> bool:
+    """Lost to the parent's reading of the source: the attack's own code (frames, gc, ctypes,
+    spawning) sits in or is reached from this function, and cannot be told apart from a forbidden call."""
+    return t.reason.startswith("uses ") and "forbidden call" in t.flags
+
+
+def assert_only_static_charges(result: GradeResult) -> None:
+    """The run-time attack cost nothing: what failed failed for the attack's source alone."""
+    assert result.error == "", result.error
+    wrong = [t for t in failed(result) if not charged_statically(t)]
+    assert not wrong, show(wrong)
+    assert result.score == result.graded_max_score - sum(t.max_score for t in failed(result))
+
+
 def assert_scores_zero(result: GradeResult, *, graded_max: float) -> None:
     passed = [t for t in result.tests if t.status is Status.passed]
     assert passed == [], show(passed)
@@ -551,7 +565,7 @@ def test_patched_torch_equal_does_not_hide_an_inplace_bug(world):
     assert lost, "patching torch.equal in the child hid relu's in-place modification of its input"
     # relu fails: for the in-place change the unpatched comparison sees, or (first) for the frame
     # walk with which it finds torch.equal's users, which the parent's reading of the source denies
-    assert all("relu" in t.tags and t.reason.startswith(("input after the call: ", "uses sys._getframe")) for t in lost), show(lost)
+    assert all(("relu" in t.tags and t.reason.startswith("input after the call: ")) or charged_statically(t) for t in lost), show(lost)
     assert result.score == result.max_score - sum(t.max_score for t in lost)
 
 
@@ -623,8 +637,11 @@ def test_memory_limit_holds_beyond_the_data_segment(world, name):
 
 
 def test_segfault_costs_its_function_only(world):
-    assert_costs_only(world.get("segfault"), "relu", reason_is("crashed (segmentation fault) during `relu`"),
-                      graded_max=world.public_max)
+    """relu reaches ctypes, which the parent's reading denies; the crash it caused is on record."""
+    result = world.get("segfault")
+    assert_costs_only(result, "relu", lambda reason: reason.startswith("uses ctypes."), graded_max=world.public_max)
+    relu = [t for t in result.tests if "relu" in t.tags]
+    assert any("crashed" in flag for t in relu for flag in t.flags), show(relu)
 
 
 def test_output_flood_inside_a_function_costs_that_function_only(world):
@@ -657,15 +674,15 @@ def test_daemon_dies_with_the_run_and_cannot_touch_the_results_file(world):
 
 def test_unparsable_messages_do_not_crash_the_parent(world):
     result = world.get("crash_parent_with_unparsable_json")
-    assert (result.score, result.error) == (world.public_max, ""), show(failed(result))
+    assert_only_static_charges(result)
     assert "sent a malformed message" in result.flags, result.flags
 
 
 def test_unterminated_message_does_not_stall_the_parent(world):
     """120 MB without a newline: dropped and flagged at pipe speed, relu still passes in its 2 s."""
     result = world.get("stall_parent_unterminated_message")
-    assert failed(result) == [], show(failed(result))
-    assert result.score == world.public_max
+    assert_only_static_charges(result)
+    assert not any("timed out" in t.reason for t in result.tests)
     assert "sent an oversized message" in result.flags
 
 
@@ -673,7 +690,7 @@ def test_flood_of_values_does_not_grow_the_parent(world):
     """800 check values of 256 KiB for indices no golden value has: the parent must not keep them."""
     measured: Measured = world.get("parent memory")
     lost = failed(measured.result)
-    assert all("relu" in t.tags for t in lost), show(lost)
+    assert all("relu" in t.tags or charged_statically(t) for t in lost), show(lost)
     assert measured.grew_mb < 100, f"the parent's peak memory grew by {measured.grew_mb:.0f} MB for 200 MB sent"
 
 
@@ -752,7 +769,9 @@ def test_root_never_falls_back_to_user_namespaces():
 def test_fork_bomb_costs_its_function_only_and_leaves_nothing(world):
     run: BombRun = world.get("fork_bomb")
     assert run.peak >= 100, f"the bomb never got going ({run.peak} processes)"
-    assert_costs_only(run.bomb, "relu", reason_is(f"timed out after {BOMB_TIMEOUT} s in `relu`"), graded_max=world.public_max)
+    assert_costs_only(run.bomb, "relu", lambda reason: reason.startswith("uses os."), graded_max=world.public_max)
+    relu = [t for t in run.bomb.tests if "relu" in t.tags]
+    assert any(flag == f"timed out after {BOMB_TIMEOUT} s" for t in relu for flag in t.flags), show(relu)
     assert run.left == [], f"{len(run.left)} fork-bomb processes outlived the grading"
 
 
