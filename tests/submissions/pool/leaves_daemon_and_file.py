@@ -5,8 +5,6 @@ starts: the next child finds neither.
 """
 import os
 
-exec(open(os.environ.get("GRADER_REFERENCE_COPY", "/nonexistent")).read()) if False else None  # noqa
-
 with open("left_behind.txt", "w") as f:
     f.write("secret of the previous student")
 if os.fork() == 0:
