@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from grader.child.__main__ import boot, empty_stdin, leave, settle
+from grader.child.process import boot, empty_stdin, leave, settle
 
 PR_SET_DUMPABLE = 4
 IPC_RMID = 0
