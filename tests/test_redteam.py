@@ -675,7 +675,8 @@ def test_daemon_dies_with_the_run_and_cannot_touch_the_results_file(world):
 def test_unparsable_messages_do_not_crash_the_parent(world):
     result = world.get("crash_parent_with_unparsable_json")
     assert_only_static_charges(result)
-    assert "sent a malformed message" in result.flags, result.flags
+    # garbage between tests is dropped and flagged; inside a test it breaks the protocol (that test fails)
+    assert {"sent a malformed message", "broke the grading protocol"} & set(result.flags), result.flags
 
 
 def test_unterminated_message_does_not_stall_the_parent(world):
@@ -683,7 +684,7 @@ def test_unterminated_message_does_not_stall_the_parent(world):
     result = world.get("stall_parent_unterminated_message")
     assert_only_static_charges(result)
     assert not any("timed out" in t.reason for t in result.tests)
-    assert "sent an oversized message" in result.flags
+    assert {"sent an oversized message", "broke the grading protocol"} & set(result.flags), result.flags
 
 
 def test_flood_of_values_does_not_grow_the_parent(world):
