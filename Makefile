@@ -17,6 +17,7 @@ demo: $(STAMP)  ## grade the reference solution and the untouched stubs of Exerc
 	$(BIN)/grade ex2 exercises/ex2/ex2.py
 
 test: $(STAMP)  ## the grader's own test suite (lint and types first)
+	$(BIN)/ruff format --check grader tests scripts
 	$(BIN)/ruff check grader tests scripts
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

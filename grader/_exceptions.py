@@ -1,10 +1,10 @@
 """The grader's exceptions, one tree; the CLI catches `GraderError` and prints one line.
 
-    GraderError
-    ├── ConfigError          an exercise's grading.toml or layout is wrong (instructor's mistake)
-    ├── ExerciseNotFound     no such exercise where we looked
-    ├── SubmissionError      the submission cannot be read at all (student's mistake)
-    └── GoldenError          golden values are missing, stale or unreadable
+GraderError
+├── ConfigError          an exercise's grading.toml or layout is wrong (instructor's mistake)
+├── ExerciseNotFound     no such exercise where we looked
+├── SubmissionError      the submission cannot be read at all (student's mistake)
+└── GoldenError          golden values are missing, stale or unreadable
 """
 
 

@@ -23,11 +23,15 @@ def expected_files(exercise: Exercise) -> dict[Path, str]:
     if exercise.reference_dir is None:
         raise ConfigError(f"{exercise.name}: building needs reference/{exercise.name}")
     module = exercise.config.module
-    stub = strip_solution(exercise.solution_path.read_text(encoding="utf-8"), filename=str(exercise.solution_path))
+    stub = strip_solution(
+        exercise.solution_path.read_text(encoding="utf-8"), filename=str(exercise.solution_path)
+    )
     return {
         exercise.public_dir / f"{module}.py": stub,
         exercise.public_dir / f"{module}.ipynb": stub_notebook(stub, name=module),
-        exercise.public_dir / CONFIG_NAME: (exercise.reference_dir / CONFIG_NAME).read_text(encoding="utf-8"),
+        exercise.public_dir / CONFIG_NAME: (exercise.reference_dir / CONFIG_NAME).read_text(
+            encoding="utf-8"
+        ),
     }
 
 
@@ -45,19 +49,27 @@ def is_untouched_stub(exercise: Exercise, path: Path) -> bool:
 
 def build(exercise: Exercise, *, check: bool, console: Console) -> int:
     files = expected_files(exercise)
-    stale = [p for p, text in files.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
+    stale = [
+        p for p, text in files.items() if not p.is_file() or p.read_text(encoding="utf-8") != text
+    ]
     with console.status("recording every test under two seeds from the reference …"):
         first = golden.record_groups(exercise, ["public", "hidden"], seed=0)
         second = golden.record_groups(exercise, ["public", "hidden"], seed=SECOND_SEED)
-    replayable = [problem for group in first for problem in replayable_checks(first[group], second[group])]
+    replayable = [
+        problem for group in first for problem in replayable_checks(first[group], second[group])
+    ]
     if replayable:
         for problem in replayable[:20]:
             console.print(f"[red]replayable:[/] {problem}")
-        console.print(f"[red]{exercise.name}: {len(replayable)} checks expect the same value whatever the seed; draw their "
-                      "inputs from the `seed` fixture, or mark a value that is constant on purpose with check(..., constant=True)[/]")
+        console.print(
+            f"[red]{exercise.name}: {len(replayable)} checks expect the same value whatever the seed; draw their "
+            "inputs from the `seed` fixture, or mark a value that is constant on purpose with check(..., constant=True)[/]"
+        )
         return 1
     document = first["public"]
-    document["stubs"] = {p.name: _digest(t) for p, t in files.items() if p.suffix in (".py", ".ipynb")}
+    document["stubs"] = {
+        p.name: _digest(t) for p, t in files.items() if p.suffix in (".py", ".ipynb")
+    }
     drift = golden_drift(exercise.public_golden_path, document)
     if check:
         for p in stale:
@@ -66,7 +78,9 @@ def build(exercise: Exercise, *, check: bool, console: Console) -> int:
             console.print(f"[red]out of date:[/] {exercise.public_golden_path}: {drift}")
         if stale or drift:
             return 1
-        console.print(f"[green]{exercise.name}: stubs, config and public golden values are up to date[/]")
+        console.print(
+            f"[green]{exercise.name}: stubs, config and public golden values are up to date[/]"
+        )
         return 0
     for p in stale:
         p.write_text(files[p], encoding="utf-8")
@@ -90,13 +104,17 @@ def replayable_checks(first: dict[str, Any], second: dict[str, Any]) -> list[str
     for key, test in first["tests"].items():
         other = second["tests"].get(key)
         if other is None or len(other["checks"]) != len(test["checks"]):
-            problems.append(f"{key}: its checks change with the seed (draw them the same way for every seed)")
+            problems.append(
+                f"{key}: its checks change with the seed (draw them the same way for every seed)"
+            )
             continue
         for i, (a, b) in enumerate(zip(test["checks"], other["checks"], strict=True)):
             if a.get("rule") != "equal" or a.get("constant") or '"meta"' in json.dumps(a.get("v")):
                 continue
             if compare(decode(a["v"]), decode(b["v"]), rtol=0.0, atol=0.0) is None:
-                problems.append(f"{key}: check {i + 1}{' (' + a['name'] + ')' if a.get('name') else ''}")
+                problems.append(
+                    f"{key}: check {i + 1}{' (' + a['name'] + ')' if a.get('name') else ''}"
+                )
     return problems
 
 
@@ -114,7 +132,9 @@ def golden_drift(path: Path, fresh: dict[str, Any]) -> str:
         return f"tests differ: {sorted(set(old) ^ set(new))[:5]}"
     for key, test in new.items():
         before = old[key]
-        if {k: v for k, v in before.items() if k != "checks"} != {k: v for k, v in test.items() if k != "checks"}:
+        if {k: v for k, v in before.items() if k != "checks"} != {
+            k: v for k, v in test.items() if k != "checks"
+        }:
             return f"{key}: points, tags or description changed"
         if len(before["checks"]) != len(test["checks"]):
             return f"{key}: number of checks changed"

@@ -40,12 +40,18 @@ class Check:
         rule = {"rule": "equal", "rtol": rtol, "atol": atol, "constant": constant or None}
         self._send(encode(value), rule, name)
 
-    def raises(self, expected: type[BaseException], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def raises(
+        self, expected: type[BaseException], fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> None:
         """Judge that `fn(*args, **kwargs)` raises `expected` (or a subclass of it)."""
         try:
             fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - any exception is a value to report
-            outcome = {"raised": type(exc).__name__, "matches": isinstance(exc, expected), "message": str(exc)[:300]}
+            outcome = {
+                "raised": type(exc).__name__,
+                "matches": isinstance(exc, expected),
+                "message": str(exc)[:300],
+            }
         else:
             outcome = {"raised": None, "matches": False, "message": ""}
         self._send(encode(outcome), {"rule": "raises", "expected": expected.__name__}, "")
@@ -55,5 +61,7 @@ class Check:
         self._send(encode(value), {"rule": "property", "property": rule}, name)
 
     def _send(self, value: dict[str, Any], rule: dict[str, Any], name: str) -> None:
-        self._emit({"t": "check", "id": self._test_id, "i": self._count, "v": value, "name": name, **rule})
+        self._emit(
+            {"t": "check", "id": self._test_id, "i": self._count, "v": value, "name": name, **rule}
+        )
         self._count += 1

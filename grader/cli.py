@@ -1,11 +1,11 @@
 """The `grade` command: `grade ex2 [PATH]` for students, verbs for instructors.
 
-    grade EXERCISE [PATH]        grade a submission (default: your working copy)
-    grade build EXERCISE         regenerate stubs and public golden values from the reference
-    grade batch EXERCISE DIR     grade a whole class (folder or zip) into --out RESULTS
-    grade release EXERCISE       the student template repository (--out DIR)
-    grade init-ci [EXERCISE]     write the GitHub Classroom workflow into this repository
-    grade gradescope EXERCISE    Gradescope's autograder.zip (--out FILE)
+grade EXERCISE [PATH]        grade a submission (default: your working copy)
+grade build EXERCISE         regenerate stubs and public golden values from the reference
+grade batch EXERCISE DIR     grade a whole class (folder or zip) into --out RESULTS
+grade release EXERCISE       the student template repository (--out DIR)
+grade init-ci [EXERCISE]     write the GitHub Classroom workflow into this repository
+grade gradescope EXERCISE    Gradescope's autograder.zip (--out FILE)
 """
 
 from __future__ import annotations
@@ -42,30 +42,75 @@ def _grade_parser() -> argparse.ArgumentParser:
         "1 below --fail-under, 2 usage, 3 unusable submission or exercise, 4 internal error.",
     )
     p.add_argument("exercise", help="the exercise, e.g. ex2")
-    p.add_argument("path", nargs="?", type=Path, help="a .py file, a notebook, a folder or a .zip (default: your working copy)")
-    p.add_argument("--device", action="append", choices=["cpu", "cuda", "mps", "meta"],
-                   help="grade on this device (repeatable; default: every available one)")
-    p.add_argument("--json", type=Path, metavar="FILE", help="also write the result as Gradescope-style results.json")
-    p.add_argument("--fail-under", type=float, metavar="N", help="exit with status 1 when the score is below N")
-    p.add_argument("--format", choices=["terminal", "github"], default=None,
-                   help="github: also annotations, a step summary and step outputs (default when GITHUB_ACTIONS=true)")
-    p.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML for CI dashboards")
-    p.add_argument("--public-only", action="store_true", help="run only the public tests, even where hidden ones exist")
-    p.add_argument("--student", metavar="NAME", help="who submitted: picks their secret input variant where the reference "
-                   "is present (default: the file's or folder's name)")
-    p.add_argument("--timeout", type=float, metavar="S", help="seconds per test (default: the exercise's)")
-    p.add_argument("--run-all-cells", action="store_true",
-                   help="notebooks: also run demo cells (training runs, plots); by default only imports, definitions and the constants they use run")
-    p.add_argument("--memory", type=int, metavar="MB", help="memory limit of the child in MiB (default: the exercise's)")
+    p.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        help="a .py file, a notebook, a folder or a .zip (default: your working copy)",
+    )
+    p.add_argument(
+        "--device",
+        action="append",
+        choices=["cpu", "cuda", "mps", "meta"],
+        help="grade on this device (repeatable; default: every available one)",
+    )
+    p.add_argument(
+        "--json",
+        type=Path,
+        metavar="FILE",
+        help="also write the result as Gradescope-style results.json",
+    )
+    p.add_argument(
+        "--fail-under", type=float, metavar="N", help="exit with status 1 when the score is below N"
+    )
+    p.add_argument(
+        "--format",
+        choices=["terminal", "github"],
+        default=None,
+        help="github: also annotations, a step summary and step outputs (default when GITHUB_ACTIONS=true)",
+    )
+    p.add_argument(
+        "--junit", type=Path, metavar="FILE", help="also write JUnit XML for CI dashboards"
+    )
+    p.add_argument(
+        "--public-only",
+        action="store_true",
+        help="run only the public tests, even where hidden ones exist",
+    )
+    p.add_argument(
+        "--student",
+        metavar="NAME",
+        help="who submitted: picks their secret input variant where the reference "
+        "is present (default: the file's or folder's name)",
+    )
+    p.add_argument(
+        "--timeout", type=float, metavar="S", help="seconds per test (default: the exercise's)"
+    )
+    p.add_argument(
+        "--run-all-cells",
+        action="store_true",
+        help="notebooks: also run demo cells (training runs, plots); by default only imports, definitions and the constants they use run",
+    )
+    p.add_argument(
+        "--memory",
+        type=int,
+        metavar="MB",
+        help="memory limit of the child in MiB (default: the exercise's)",
+    )
     p.add_argument("--version", action="version", version=f"grader {__version__}")
     return p
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="grade build", description="Regenerate an exercise's stubs (ex.py, ex.ipynb), "
-                                "its grading.toml copy and its public golden values from reference/EXERCISE.")
+    p = argparse.ArgumentParser(
+        prog="grade build",
+        description="Regenerate an exercise's stubs (ex.py, ex.ipynb), "
+        "its grading.toml copy and its public golden values from reference/EXERCISE.",
+    )
     p.add_argument("exercise")
-    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is out of date")
+    p.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 if anything is out of date"
+    )
     return p
 
 
@@ -101,34 +146,46 @@ def _publish(verb: str, argv: list[str], console: Console) -> int:
     from grader import release
 
     if verb == "init-ci":
-        p = argparse.ArgumentParser(prog="grade init-ci", description="Write .github/workflows/classroom.yml into this "
-                                    "student repository: GitHub Classroom's 'Autograding Tests' job running `grade`.")
-        p.add_argument("exercise", nargs="?", help="the exercise (default: the one whose grading.toml is here)")
+        p = argparse.ArgumentParser(
+            prog="grade init-ci",
+            description="Write .github/workflows/classroom.yml into this "
+            "student repository: GitHub Classroom's 'Autograding Tests' job running `grade`.",
+        )
+        p.add_argument(
+            "exercise", nargs="?", help="the exercise (default: the one whose grading.toml is here)"
+        )
         args = p.parse_args(argv)
         name = args.exercise
         if name is None:
             from grader.config import load_config
 
             if not (Path.cwd() / "grading.toml").is_file():
-                raise GraderError("no grading.toml here: name the exercise, e.g. `grade init-ci ex2`")
+                raise GraderError(
+                    "no grading.toml here: name the exercise, e.g. `grade init-ci ex2`"
+                )
             name = load_config(Path.cwd() / "grading.toml").name
         target = Path.cwd() / ".github" / "workflows" / "classroom.yml"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(release.workflow(name), encoding="utf-8")
         console.print(f"wrote {target.relative_to(Path.cwd())}")
         return ExitCode.OK
-    p = argparse.ArgumentParser(prog=f"grade {verb}", description={
-        "release": "Build the student template repository: stubs, public tests and golden values, README, the grader, "
-                   "requirements and the Classroom workflow. Nothing of reference/ goes in.",
-        "gradescope": "Build Gradescope's autograder.zip (setup.sh, run_autograder, the grader, the exercise and its reference).",
-    }[verb])
+    p = argparse.ArgumentParser(
+        prog=f"grade {verb}",
+        description={
+            "release": "Build the student template repository: stubs, public tests and golden values, README, the grader, "
+            "requirements and the Classroom workflow. Nothing of reference/ goes in.",
+            "gradescope": "Build Gradescope's autograder.zip (setup.sh, run_autograder, the grader, the exercise and its reference).",
+        }[verb],
+    )
     p.add_argument("exercise")
     p.add_argument("--out", type=Path, required=True, metavar="DIR" if verb == "release" else "ZIP")
     args = p.parse_args(argv)
     exercise = _find(args.exercise)
     if verb == "release":
         files = release.build_release(exercise, args.out)
-        console.print(f"wrote {len(files)} files to {args.out}: push it as the Classroom template repository")
+        console.print(
+            f"wrote {len(files)} files to {args.out}: push it as the Classroom template repository"
+        )
     else:
         with console.status("recording hidden golden values …"):
             out = release.build_gradescope(exercise, args.out)
@@ -156,7 +213,9 @@ def _working_copy(exercise: Exercise) -> Path:
         if len(edited) == 1:
             return edited[0]
         return max(edited or existing, key=lambda c: c.stat().st_mtime)
-    raise SubmissionError(f"no {module}.py or {module}.ipynb here or in {exercise.public_dir}: pass the file to grade")
+    raise SubmissionError(
+        f"no {module}.py or {module}.ipynb here or in {exercise.public_dir}: pass the file to grade"
+    )
 
 
 def _grade(args: argparse.Namespace, console: Console) -> int:
@@ -171,13 +230,21 @@ def _grade(args: argparse.Namespace, console: Console) -> int:
         exercise = _find(args.exercise)
     except ExerciseNotFound as exc:
         if args.exercise.endswith((".py", ".ipynb", ".zip")):
-            raise ExerciseNotFound(f"{exc}; the exercise comes first: `grade ex2 {args.exercise}`") from None
+            raise ExerciseNotFound(
+                f"{exc}; the exercise comes first: `grade ex2 {args.exercise}`"
+            ) from None
         raise
     path = args.path or _working_copy(exercise)
     if not path.exists():
         raise SubmissionError(f"no such file or folder: {path}")
-    options = Options(devices=args.device, hidden=not args.public_only, test_timeout=args.timeout, memory_mb=args.memory,
-                      run_all_cells=args.run_all_cells, student=args.student)
+    options = Options(
+        devices=args.device,
+        hidden=not args.public_only,
+        test_timeout=args.timeout,
+        memory_mb=args.memory,
+        run_all_cells=args.run_all_cells,
+        student=args.student,
+    )
     with console.status(f"grading {path} …", spinner="dots"):
         result = grade(exercise, path, options)
     terminal.render(result, console)
@@ -189,7 +256,9 @@ def _grade(args: argparse.Namespace, console: Console) -> int:
 
         args.junit.parent.mkdir(parents=True, exist_ok=True)
         args.junit.write_text(junit.render(result), encoding="utf-8")
-    if (args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "terminal")) == "github":
+    if (
+        args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "terminal")
+    ) == "github":
         _github(result, path)
     if result.error_kind == "unreadable":
         return ExitCode.BAD_INPUT
@@ -213,7 +282,9 @@ def _github(result: GradeResult, path: Path) -> None:
             f.write(github.step_summary(result))
     if output := os.environ.get("GITHUB_OUTPUT"):
         with open(output, "a", encoding="utf-8") as f:
-            f.write(f"score={result.score:g}\nmax_score={result.max_score:g}\nresult={github.classroom_output(result)}\n")
+            f.write(
+                f"score={result.score:g}\nmax_score={result.max_score:g}\nresult={github.classroom_output(result)}\n"
+            )
 
 
 def entry() -> None:

@@ -12,8 +12,16 @@ import torch
 
 from grader.wire import Opaque, TensorMeta, device_of
 
-_NAMES = {bool: "a bool", int: "an int", float: "a float", str: "a string", tuple: "a tuple",
-          list: "a list", dict: "a dict", type(None): "None"}
+_NAMES = {
+    bool: "a bool",
+    int: "an int",
+    float: "a float",
+    str: "a string",
+    tuple: "a tuple",
+    list: "a list",
+    dict: "a dict",
+    type(None): "None",
+}
 
 
 def describe(value: Any) -> str:
@@ -28,29 +36,73 @@ def describe(value: Any) -> str:
     return _NAMES.get(type(value), type(value).__name__)
 
 
-def compare(expected: Any, got: Any, *, rtol: float, atol: float, expected_device: str | None = None, reveal: bool = True, path: str = "") -> str | None:
+def compare(
+    expected: Any,
+    got: Any,
+    *,
+    rtol: float,
+    atol: float,
+    expected_device: str | None = None,
+    reveal: bool = True,
+    path: str = "",
+) -> str | None:
     """`reveal=False` (hidden tests) never puts an expected value into the message."""
     prefix = f"{path}: " if path else ""
     if isinstance(expected, torch.Tensor | TensorMeta):
         if not isinstance(got, torch.Tensor | TensorMeta):
             return f"{prefix}expected a tensor, got {describe(got)}"
-        return _compare_tensors(expected, got, rtol=rtol, atol=atol, expected_device=expected_device, reveal=reveal, prefix=prefix)
+        return _compare_tensors(
+            expected,
+            got,
+            rtol=rtol,
+            atol=atol,
+            expected_device=expected_device,
+            reveal=reveal,
+            prefix=prefix,
+        )
     if type(expected) is not type(got):
         return f"{prefix}expected {describe(expected)}, got {describe(got)}"
     if isinstance(expected, tuple | list):
         if len(expected) != len(got):
             return f"{prefix}expected {len(expected)} items, got {len(got)}"
         for i, (e, g) in enumerate(zip(expected, got, strict=True)):
-            if (msg := compare(e, g, rtol=rtol, atol=atol, expected_device=expected_device, reveal=reveal, path=f"{path}[{i}]")) is not None:
+            if (
+                msg := compare(
+                    e,
+                    g,
+                    rtol=rtol,
+                    atol=atol,
+                    expected_device=expected_device,
+                    reveal=reveal,
+                    path=f"{path}[{i}]",
+                )
+            ) is not None:
                 return msg
         return None
     if isinstance(expected, dict):
         if set(expected) != set(got):
             missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
-            detail = "; ".join(x for x in (f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "") if x)
+            detail = "; ".join(
+                x
+                for x in (
+                    f"missing {missing}" if missing else "",
+                    f"unexpected {extra}" if extra else "",
+                )
+                if x
+            )
             return f"{prefix}keys differ ({detail})"
         for key in expected:
-            if (msg := compare(expected[key], got[key], rtol=rtol, atol=atol, expected_device=expected_device, reveal=reveal, path=f"{path}[{key!r}]")) is not None:
+            if (
+                msg := compare(
+                    expected[key],
+                    got[key],
+                    rtol=rtol,
+                    atol=atol,
+                    expected_device=expected_device,
+                    reveal=reveal,
+                    path=f"{path}[{key!r}]",
+                )
+            ) is not None:
                 return msg
         return None
     if isinstance(expected, float):
@@ -60,7 +112,11 @@ def compare(expected: Any, got: Any, *, rtol: float, atol: float, expected_devic
             return f"{prefix}{'not finite: ' if got != got or abs(got) == float('inf') else 'wrong value: '}got {got:.6g}"
         return f"{prefix}expected {expected:.6g}, got {got:.6g}"
     if expected != got:
-        return f"{prefix}expected {_show(expected)}, got {_show(got)}" if reveal else f"{prefix}wrong value: got {_show(got)}"
+        return (
+            f"{prefix}expected {_show(expected)}, got {_show(got)}"
+            if reveal
+            else f"{prefix}wrong value: got {_show(got)}"
+        )
     return None
 
 
@@ -79,13 +135,24 @@ def _close_scalar(expected: float, got: float, *, rtol: float, atol: float) -> b
     return abs(expected - got) <= atol + rtol * abs(expected)
 
 
-def _compare_tensors(expected: Any, got: Any, *, rtol: float, atol: float, expected_device: str | None, reveal: bool, prefix: str) -> str | None:
+def _compare_tensors(
+    expected: Any,
+    got: Any,
+    *,
+    rtol: float,
+    atol: float,
+    expected_device: str | None,
+    reveal: bool,
+    prefix: str,
+) -> str | None:
     if tuple(expected.shape) != tuple(got.shape):
         return f"{prefix}expected shape {_shape(expected.shape)}, got {_shape(got.shape)}"
     if expected.dtype != got.dtype:
         return f"{prefix}expected dtype {_dtype(expected.dtype)}, got {_dtype(got.dtype)}"
     # expected_device: where values the reference computed on the CPU must be (the device under test)
-    want_device = expected_device if expected_device and device_of(expected) == "cpu" else device_of(expected)
+    want_device = (
+        expected_device if expected_device and device_of(expected) == "cpu" else device_of(expected)
+    )
     if device_of(got) != want_device:
         return f"{prefix}expected a tensor on {want_device}, got one on {device_of(got)}"
     if isinstance(expected, TensorMeta) or isinstance(got, TensorMeta):
@@ -94,31 +161,52 @@ def _compare_tensors(expected: Any, got: Any, *, rtol: float, atol: float, expec
         if not isinstance(expected, TensorMeta):
             return f"{prefix}expected a tensor with values, got one with {got.why}"
         if not isinstance(got, TensorMeta) or got.why != expected.why:
-            return f"{prefix}expected a tensor with {expected.why}, got one with values" if not isinstance(got, TensorMeta) else f"{prefix}expected a tensor with {expected.why}, got one with {got.why}"
+            return (
+                f"{prefix}expected a tensor with {expected.why}, got one with values"
+                if not isinstance(got, TensorMeta)
+                else f"{prefix}expected a tensor with {expected.why}, got one with {got.why}"
+            )
         return None
     return _compare_values(expected, got, rtol=rtol, atol=atol, prefix=prefix, reveal=reveal)
 
 
-def _compare_values(expected: torch.Tensor, got: torch.Tensor, *, rtol: float, atol: float, prefix: str, reveal: bool) -> str | None:
+def _compare_values(
+    expected: torch.Tensor,
+    got: torch.Tensor,
+    *,
+    rtol: float,
+    atol: float,
+    prefix: str,
+    reveal: bool,
+) -> str | None:
     """`reveal=False` names where the first wrong value is and what the student's code gave there,
     never the expected value nor its distance from it."""
-    if expected.numel() == 0 or torch.equal(expected, got):  # the same bits: right, whatever the tolerance
+    if expected.numel() == 0 or torch.equal(
+        expected, got
+    ):  # the same bits: right, whatever the tolerance
         return None
     floating = expected.is_complex() or expected.is_floating_point()
     if floating:
-        e, g = expected.to(torch.complex128 if expected.is_complex() else torch.float64), got.to(
-            torch.complex128 if got.is_complex() else torch.float64
+        e, g = (
+            expected.to(torch.complex128 if expected.is_complex() else torch.float64),
+            got.to(torch.complex128 if got.is_complex() else torch.float64),
         )
         bad_nonfinite = (~torch.isfinite(g)) & torch.isfinite(e)
         if bad_nonfinite.any():
             index = _index(bad_nonfinite)
             at = f" at {list(index)}" if index else ""
-            return f"{prefix}not finite: {_item(got, index)}{at}" + (f" (expected {_item(expected, index)})" if reveal else "")
+            return f"{prefix}not finite: {_item(got, index)}{at}" + (
+                f" (expected {_item(expected, index)})" if reveal else ""
+            )
         same_special = (e == g) | (torch.isnan(e) & torch.isnan(g))
         diff = (e - g).abs()
         bad = ~same_special & (diff > atol + rtol * e.abs())
     else:
-        diff = (expected.to(torch.float64) - got.to(torch.float64)).abs() if expected.dtype != torch.bool else (expected != got).to(torch.float64)
+        diff = (
+            (expected.to(torch.float64) - got.to(torch.float64)).abs()
+            if expected.dtype != torch.bool
+            else (expected != got).to(torch.float64)
+        )
         bad = expected != got
     if not bad.any():
         return None

@@ -44,7 +44,9 @@ class ExerciseConfig(_Strict):
     tolerance: Tolerance = Tolerance()
     parts: list[Part]
     forbidden: dict[str, list[str]] = {}
-    variants: int = Field(8, ge=1, le=1024, description="input variants of the instructor's grade, one per student")
+    variants: int = Field(
+        8, ge=1, le=1024, description="input variants of the instructor's grade, one per student"
+    )
 
     @model_validator(mode="after")
     def _names_are_known(self) -> ExerciseConfig:
@@ -89,6 +91,7 @@ def load_config(path: Path) -> ExerciseConfig:
         return ExerciseConfig.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
         )
         raise ConfigError(f"invalid grading config {path}: {problems}") from None

@@ -83,9 +83,13 @@ def find_exercise(name: str, *, start: Path | None = None) -> Exercise:
             reference = folder.parent.parent / "reference" / name
             return Exercise(name, folder, reference if reference.is_dir() else None)
     root = project_root(here)
-    if root is not None and any((root / d / name / CONFIG_NAME).is_file() for d in ("exercises", "reference")):
+    if root is not None and any(
+        (root / d / name / CONFIG_NAME).is_file() for d in ("exercises", "reference")
+    ):
         reference = root / "reference" / name
         return Exercise(name, root / "exercises" / name, reference if reference.is_dir() else None)
     known = sorted(p.parent.name for p in root.glob(f"exercises/*/{CONFIG_NAME}")) if root else []
-    hint = f" (known: {', '.join(known)})" if known else " (run it inside the course's project folder)"
+    hint = (
+        f" (known: {', '.join(known)})" if known else " (run it inside the course's project folder)"
+    )
     raise ExerciseNotFound(f"no exercise named {name!r}{hint}")

@@ -69,12 +69,20 @@ def record(exercise: Exercise, group: str, *, seed: int = 0) -> dict[str, Any]:
     return record_groups(exercise, [group], seed=seed)[group]
 
 
-def record_groups(exercise: Exercise, groups: list[str], *, seed: int = 0, worker: WarmWorker | None = None) -> dict[str, dict[str, Any]]:
+def record_groups(
+    exercise: Exercise, groups: list[str], *, seed: int = 0, worker: WarmWorker | None = None
+) -> dict[str, dict[str, Any]]:
     """The golden documents of `groups` at `seed`, from one trusted run of the reference (in a
     warm worker's fork when one is given: the reference is trusted, the worker pristine)."""
     config = exercise.config
     limits = config.limits
-    run_limits = RunLimits(limits.test_timeout * 3, limits.load_timeout, limits.total_timeout * 3, limits.memory_mb * 2, limits.output_kb * 1024)
+    run_limits = RunLimits(
+        limits.test_timeout * 3,
+        limits.load_timeout,
+        limits.total_timeout * 3,
+        limits.memory_mb * 2,
+        limits.output_kb * 1024,
+    )
     solution = exercise.solution_path
     job = {
         "cells": [Cell(0, solution.name, solution.read_text(encoding="utf-8")).__dict__],
@@ -88,7 +96,9 @@ def record_groups(exercise: Exercise, groups: list[str], *, seed: int = 0, worke
     if worker is not None:
         obs = worker.run(dict(job, test_files=test_sources(files)))
     else:
-        obs = ChildRunner(sandbox=Sandbox(namespaces=False), limits=run_limits).run(files=files, job=job)
+        obs = ChildRunner(sandbox=Sandbox(namespaces=False), limits=run_limits).run(
+            files=files, job=job
+        )
     problems = [f"loading the reference: {e.get('error')}" for e in obs.load_errors]
     if obs.load_failure:
         problems.append(obs.load_failure)
@@ -96,11 +106,20 @@ def record_groups(exercise: Exercise, groups: list[str], *, seed: int = 0, worke
     for group in groups:
         entries = [e for e in obs.collected if e["id"].startswith(f"{group}/")]
         tests = _tests(entries, obs, problems)
-        documents[group] = {"format": FORMAT, "exercise": exercise.name, "group": group, "seed": seed,
-                            "version": exercise.version(hidden=group == "hidden"), "torch": torch.__version__.split("+")[0],
-                            "tests": tests}
+        documents[group] = {
+            "format": FORMAT,
+            "exercise": exercise.name,
+            "group": group,
+            "seed": seed,
+            "version": exercise.version(hidden=group == "hidden"),
+            "torch": torch.__version__.split("+")[0],
+            "tests": tests,
+        }
     if problems:
-        raise GoldenError(f"recording {' and '.join(groups)} golden values of {exercise.name} failed:\n  " + "\n  ".join(problems[:20]))
+        raise GoldenError(
+            f"recording {' and '.join(groups)} golden values of {exercise.name} failed:\n  "
+            + "\n  ".join(problems[:20])
+        )
     return documents
 
 
@@ -113,15 +132,23 @@ def _tests(entries: list[dict[str, Any]], obs: Observation, problems: list[str])
             problems.append(f"{entry['id']}: {why or 'did not end'}")
             continue
         if run.forbidden:
-            problems.append(f"{entry['id']}: the reference calls forbidden {', '.join(run.forbidden)}")
+            problems.append(
+                f"{entry['id']}: the reference calls forbidden {', '.join(run.forbidden)}"
+            )
         if entry.get("points") is None or not entry.get("tags"):
-            problems.append(f"{entry['id']}: needs @pytest.mark.points(N) and @pytest.mark.spec(...)")
+            problems.append(
+                f"{entry['id']}: needs @pytest.mark.points(N) and @pytest.mark.spec(...)"
+            )
             continue
         checks = [_rule(run.checks[i]) for i in sorted(run.checks)]
         if not checks:
             problems.append(f"{entry['id']}: checks nothing")
-        elif all(c.get("rule") == "raises" or c.get("constant") for c in checks):  # the child reports these itself
-            problems.append(f"{entry['id']}: only checks that something raises or constants; add a check of a computed value")
+        elif all(
+            c.get("rule") == "raises" or c.get("constant") for c in checks
+        ):  # the child reports these itself
+            problems.append(
+                f"{entry['id']}: only checks that something raises or constants; add a check of a computed value"
+            )
         tests[entry["id"]] = {
             "points": entry["points"],
             "tags": entry["tags"],
@@ -149,7 +176,9 @@ def parse(document: dict[str, Any], source: str) -> GoldenSet:
     if document.get("format") != FORMAT or not isinstance(document.get("tests"), dict):
         raise GoldenError(f"{source} is not a golden-value file of this grader version")
     tests = {
-        key: GoldenTest(key, float(t["points"]), list(t["tags"]), str(t.get("doc", "")), list(t["checks"]))
+        key: GoldenTest(
+            key, float(t["points"]), list(t["tags"]), str(t.get("doc", "")), list(t["checks"])
+        )
         for key, t in document["tests"].items()
     }
     return GoldenSet(str(document["group"]), str(document["version"]), tests)
@@ -167,7 +196,9 @@ def load(path: Path) -> GoldenSet:
             return _loaded[key]
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise GoldenError(f"no golden values at {path}: run `grade build` for this exercise") from None
+        raise GoldenError(
+            f"no golden values at {path}: run `grade build` for this exercise"
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GoldenError(f"{path} is corrupt ({exc}): run `grade build` again") from None
     _loaded[key] = golden = parse(document, str(path))
@@ -190,7 +221,11 @@ def hidden(exercise: Exercise) -> GoldenSet:
 
 def variant_cache_path(exercise: Exercise, group: str, seed: int) -> Path:
     assert exercise.reference_dir is not None
-    return exercise.reference_dir / ".golden-cache" / f"{group}-{exercise.version(hidden=True)}-s{seed}.json"
+    return (
+        exercise.reference_dir
+        / ".golden-cache"
+        / f"{group}-{exercise.version(hidden=True)}-s{seed}.json"
+    )
 
 
 def variant(exercise: Exercise, seed: int, *, worker: WarmWorker | None = None) -> list[GoldenSet]:
@@ -201,7 +236,9 @@ def variant(exercise: Exercise, seed: int, *, worker: WarmWorker | None = None) 
         return _variant(exercise, seed, paths, worker)
 
 
-def _variant(exercise: Exercise, seed: int, paths: dict[str, Path], worker: WarmWorker | None) -> list[GoldenSet]:
+def _variant(
+    exercise: Exercise, seed: int, paths: dict[str, Path], worker: WarmWorker | None
+) -> list[GoldenSet]:
     sets = {}
     for group, path in paths.items():
         try:

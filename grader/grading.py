@@ -50,12 +50,20 @@ class Options:
     namespaces: bool = True
     scratch_base: Path | None = None
     run_all_cells: bool = False  # notebooks: run demo cells too, not only definitions
-    worker: WarmWorker | None = None  # a warm worker (batch): fork from it instead of starting Python
-    seed: int | None = None  # the run's input seed, overriding the student's variant (tests, audits)
-    student: str | None = None  # who submitted (picks the variant of the instructor's grade); default: the file's name
+    worker: WarmWorker | None = (
+        None  # a warm worker (batch): fork from it instead of starting Python
+    )
+    seed: int | None = (
+        None  # the run's input seed, overriding the student's variant (tests, audits)
+    )
+    student: str | None = (
+        None  # who submitted (picks the variant of the instructor's grade); default: the file's name
+    )
 
 
-def grade(exercise: Exercise, path: Path, options: Options | None = None, *, problem: str = "") -> GradeResult:
+def grade(
+    exercise: Exercise, path: Path, options: Options | None = None, *, problem: str = ""
+) -> GradeResult:
     """Grade `path`. With `problem` (say, "empty folder"), nothing is run: every test fails for it."""
     options = options or Options()
     started = time.monotonic()
@@ -73,19 +81,33 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
             error, error_kind = str(exc), "unreadable"
     if submission is not None and (compile_error := submission.compile_error()):
         error, error_kind = f"does not compile: {compile_error}", "compile"
-    written = submission.cells if submission is not None else []  # every line the student wrote, demo cells too
+    written = (
+        submission.cells if submission is not None else []
+    )  # every line the student wrote, demo cells too
     if submission is not None and submission.kind == "ipynb":
-        submission = submission.by_statement(graded=config.function_names(), definitions_only=not options.run_all_cells)
+        submission = submission.by_statement(
+            graded=config.function_names(), definitions_only=not options.run_all_cells
+        )
         if not options.run_all_cells:
-            notes.append("notebook graded on its definitions only: demo code (training runs, plots, prints) was skipped")
+            notes.append(
+                "notebook graded on its definitions only: demo code (training runs, plots, prints) was skipped"
+            )
     runnable = submission is not None and not error
-    files = [TestFile("public", p) for p in exercise.public_tests] + [TestFile("hidden", p) for p in (exercise.hidden_tests if hidden else [])]
-    launch = _runner(exercise, sandbox, options).start(files) if runnable and options.worker is None else None
+    files = [TestFile("public", p) for p in exercise.public_tests] + [
+        TestFile("hidden", p) for p in (exercise.hidden_tests if hidden else [])
+    ]
+    launch = (
+        _runner(exercise, sandbox, options).start(files)
+        if runnable and options.worker is None
+        else None
+    )
 
     try:  # while the child boots: torch, golden values, the judge
         import torch
 
-        torch.set_num_threads(1)  # the judge's tensors are tiny: a thread pool only adds wake-ups (30 ms a grade)
+        torch.set_num_threads(
+            1
+        )  # the judge's tensors are tiny: a thread pool only adds wake-ups (30 ms a grade)
         from grader import golden
         from grader.judge import Judge, load_properties
 
@@ -100,23 +122,38 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
             variant = variant_for(exercise, options.student or student_of(path))
         seed = variant.seed if variant is not None else (options.seed or 0) if hidden else 0
         if seed:
-            sets = golden.variant(exercise, seed, worker=options.worker if devices == golden.RECORD_DEVICES else None)
+            sets = golden.variant(
+                exercise, seed, worker=options.worker if devices == golden.RECORD_DEVICES else None
+            )
         else:
             sets = [golden.public(exercise), *([golden.hidden(exercise)] if hidden else [])]
-        judge = Judge(config, load_properties(exercise.properties_paths()), devices,
-                      memory_mb=options.memory_mb or config.limits.memory_mb, output_kb=config.limits.output_kb, seed=seed)
+        judge = Judge(
+            config,
+            load_properties(exercise.properties_paths()),
+            devices,
+            memory_mb=options.memory_mb or config.limits.memory_mb,
+            output_kb=config.limits.output_kb,
+            seed=seed,
+        )
     except BaseException:
         if launch is not None:
             launch.cancel()
         raise
 
-    suspicious = tamper.scan(submission.cells) if submission is not None else []  # (a cold child is still booting)
+    suspicious = (
+        tamper.scan(submission.cells) if submission is not None else []
+    )  # (a cold child is still booting)
     static = forbidden_in(written, config.forbidden_calls())
     definitions = submission.definitions() if submission is not None else {}
     obs = Observation()
     load_errors: list[LoadError] = []
     if runnable and submission is not None:
-        job = _job(exercise, submission, devices, accelerators=[d for d in available if d not in ("cpu", "meta")])
+        job = _job(
+            exercise,
+            submission,
+            devices,
+            accelerators=[d for d in available if d not in ("cpu", "meta")],
+        )
         job["seed"] = seed
         job[PLAN] = plan_of(sets, devices)
         if options.worker is not None:
@@ -124,12 +161,27 @@ def grade(exercise: Exercise, path: Path, options: Options | None = None, *, pro
         elif launch is not None:
             obs = launch.finish(job)
         load_errors = _load_errors(submission, obs)
-        notes += [f"{name} is not installed here: its calls did nothing while grading" for name in obs.shimmed]
+        notes += [
+            f"{name} is not installed here: its calls did nothing while grading"
+            for name in obs.shimmed
+        ]
     if obs.load_failure and not error:
         error, error_kind = obs.load_failure, "load"
-    result = _result(exercise, path, judge, sets, obs, static=static, error=error, error_kind=error_kind, load_errors=load_errors,
-                   notes=notes, flags=[*(f"tamper? {s}" for s in suspicious), *(f"audit: {e}" for e in obs.audit)], protections=(options.worker.sandbox if options.worker else sandbox).protections,
-                   started=started)
+    result = _result(
+        exercise,
+        path,
+        judge,
+        sets,
+        obs,
+        static=static,
+        error=error,
+        error_kind=error_kind,
+        load_errors=load_errors,
+        notes=notes,
+        flags=[*(f"tamper? {s}" for s in suspicious), *(f"audit: {e}" for e in obs.audit)],
+        protections=(options.worker.sandbox if options.worker else sandbox).protections,
+        started=started,
+    )
     result.definitions = definitions
     result.variant = variant.index if variant is not None else None
     return result
@@ -145,9 +197,13 @@ def forbidden_in(cells: list[Cell], forbidden: dict[str, list[str]]) -> dict[str
             place = f"{use.label}, line {use.line}"
             if use.name == UNRESOLVABLE:
                 how = use.how.split(" (")[0]  # "gc.get_objects", "getattr(torch, <computed>)"
-                found.setdefault(name, []).append(f"{how} ({place}), which the grader cannot tell apart from a forbidden call")
+                found.setdefault(name, []).append(
+                    f"{how} ({place}), which the grader cannot tell apart from a forbidden call"
+                )
             else:
-                found.setdefault(name, []).append(f"{use.name} ({place}), which this exercise forbids here")
+                found.setdefault(name, []).append(
+                    f"{use.name} ({place}), which this exercise forbids here"
+                )
     return found
 
 
@@ -159,7 +215,10 @@ def plan_of(sets: list[GoldenSet], devices: list[str]) -> Plan:
     checks: dict[str, list[int]] = {}
     for gset in sets:
         for key, test in gset.tests.items():
-            sizes = [8 * len(json.dumps(check, separators=(",", ":"))) + 16 * 1024 for check in test.checks]
+            sizes = [
+                8 * len(json.dumps(check, separators=(",", ":"))) + 16 * 1024
+                for check in test.checks
+            ]
             for node_id, _device in instances(key, devices):
                 checks[node_id] = sizes
     return Plan(checks)
@@ -170,9 +229,22 @@ def student_of(path: Path) -> str:
     return path.stem if path.is_file() else path.name
 
 
-def _result(exercise: Exercise, path: Path, judge: object, sets: list[GoldenSet], obs: Observation, *, static: dict[str, list[str]],
-            error: str, error_kind: str,
-            load_errors: list[LoadError], notes: list[str], flags: list[str], protections: list[str], started: float) -> GradeResult:
+def _result(
+    exercise: Exercise,
+    path: Path,
+    judge: object,
+    sets: list[GoldenSet],
+    obs: Observation,
+    *,
+    static: dict[str, list[str]],
+    error: str,
+    error_kind: str,
+    load_errors: list[LoadError],
+    notes: list[str],
+    flags: list[str],
+    protections: list[str],
+    started: float,
+) -> GradeResult:
     from grader.judge import Judge, parts
 
     assert isinstance(judge, Judge)
@@ -210,12 +282,22 @@ def _load_errors(submission: Submission, obs: Observation) -> list[LoadError]:
     firsts = {c.index: c.first_line or first_code_line(c.source) for c in submission.cells}
     labels = {c.index: c.label for c in submission.cells}
     errors = [
-        LoadError(label=str(e.get("label", ""))[:40], error=str(e.get("error", ""))[:300], where=str(e.get("where", ""))[:100],
-                  first_line=firsts.get(e["cell"], "") if isinstance(e.get("cell"), int) else "")
+        LoadError(
+            label=str(e.get("label", ""))[:40],
+            error=str(e.get("error", ""))[:300],
+            where=str(e.get("where", ""))[:100],
+            first_line=firsts.get(e["cell"], "") if isinstance(e.get("cell"), int) else "",
+        )
         for e in obs.load_errors
     ]
-    errors += [LoadError(label=labels.get(i, f"cell {i}"), error=f"{why}: this statement was skipped", first_line=firsts.get(i, ""))
-               for i, why in sorted(obs.skipped_cells.items())]
+    errors += [
+        LoadError(
+            label=labels.get(i, f"cell {i}"),
+            error=f"{why}: this statement was skipped",
+            first_line=firsts.get(i, ""),
+        )
+        for i, why in sorted(obs.skipped_cells.items())
+    ]
     return errors
 
 
@@ -241,10 +323,14 @@ def run_limits(exercise: Exercise, options: Options) -> RunLimits:
 
 
 def _runner(exercise: Exercise, sandbox: Sandbox, options: Options) -> ChildRunner:
-    return ChildRunner(sandbox=sandbox, limits=run_limits(exercise, options), scratch_base=options.scratch_base)
+    return ChildRunner(
+        sandbox=sandbox, limits=run_limits(exercise, options), scratch_base=options.scratch_base
+    )
 
 
-def _job(exercise: Exercise, submission: Submission, devices: list[str], *, accelerators: list[str]) -> dict[str, object]:
+def _job(
+    exercise: Exercise, submission: Submission, devices: list[str], *, accelerators: list[str]
+) -> dict[str, object]:
     return {
         "cells": [c.__dict__ for c in submission.cells],
         "devices": devices,

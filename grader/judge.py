@@ -49,7 +49,13 @@ def _load_properties(paths: list[Path]) -> dict[str, Property]:
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        found.update({name: fn for name, fn in vars(module).items() if callable(fn) and not name.startswith("_")})
+        found.update(
+            {
+                name: fn
+                for name, fn in vars(module).items()
+                if callable(fn) and not name.startswith("_")
+            }
+        )
     return found
 
 
@@ -103,19 +109,37 @@ class Judge:
     def forbidden(self) -> dict[str, list[str]]:
         return self.config.forbidden_calls()
 
-    def grade(self, golden: GoldenSet, obs: Observation, *, load_failure: str = "",
-              static: dict[str, list[str]] | None = None) -> list[TestResult]:
+    def grade(
+        self,
+        golden: GoldenSet,
+        obs: Observation,
+        *,
+        load_failure: str = "",
+        static: dict[str, list[str]] | None = None,
+    ) -> list[TestResult]:
         """Every test function of `golden`, judged. `static` maps a graded name to the forbidden
         uses the parent found in its source (those decide; what the child noted is a hint)."""
         functions: dict[str, list[GoldenTest]] = {}
         for key, test in golden.tests.items():
             functions.setdefault(function_of(key), []).append(test)
         visibility = Visibility.visible if golden.group == "public" else Visibility.hidden
-        return [self._grade_function(function, tests, obs, visibility, load_failure, golden, static or {})
-                for function, tests in functions.items()]
+        return [
+            self._grade_function(
+                function, tests, obs, visibility, load_failure, golden, static or {}
+            )
+            for function, tests in functions.items()
+        ]
 
-    def _grade_function(self, function: str, tests: list[GoldenTest], obs: Observation, visibility: Visibility, load_failure: str,
-                        golden: GoldenSet, static: dict[str, list[str]]) -> TestResult:
+    def _grade_function(
+        self,
+        function: str,
+        tests: list[GoldenTest],
+        obs: Observation,
+        visibility: Visibility,
+        load_failure: str,
+        golden: GoldenSet,
+        static: dict[str, list[str]],
+    ) -> TestResult:
         first = tests[0]
         failure: Verdict | None = None
         where, output = "", ""
@@ -133,21 +157,32 @@ class Judge:
                     notes.append(verdict.text)
                     continue
                 if verdict.outcome is Outcome.failed:
-                    suffix = f" (on {device})" if device and len(self.devices) > 1 and device != "cpu" else ""
+                    suffix = (
+                        f" (on {device})"
+                        if device and len(self.devices) > 1 and device != "cpu"
+                        else ""
+                    )
                     failure = Verdict.fail(verdict.text + suffix, flag=verdict.flag)
                     where = run.where if run else ""
                     output = run.output if run else ""
                 if run is not None and run.forbidden and not used:
-                    hinted = sorted({name for tag in test.tags for name in self.forbidden.get(tag, [])} & set(run.forbidden))
+                    hinted = sorted(
+                        {name for tag in test.tags for name in self.forbidden.get(tag, [])}
+                        & set(run.forbidden)
+                    )
                     if hinted:
                         flags.append(f"hint: the child noted a call of {', '.join(hinted)}")
         if failure is not None and failure.flag:
             flags.append(failure.flag)  # what happened at run time stays on record for a human
         if used and not load_failure:  # but the parent's reading of the source decides
-            failure = Verdict.fail(f"uses {used[0]}" + (f" (and {len(used) - 1} more)" if len(used) > 1 else ""))
+            failure = Verdict.fail(
+                f"uses {used[0]}" + (f" (and {len(used) - 1} more)" if len(used) > 1 else "")
+            )
             flags.append("forbidden call")
         passed = failure is None
-        if visibility is Visibility.hidden:  # a hidden test's output may echo its inputs: a short excerpt only
+        if (
+            visibility is Visibility.hidden
+        ):  # a hidden test's output may echo its inputs: a short excerpt only
             output = output[:200]
         return TestResult(
             name=function.split("::")[-1],
@@ -164,8 +199,15 @@ class Judge:
             flags=sorted(set(flags)),
         )
 
-    def _instance(self, test: GoldenTest, run: TestRun | None, device: str | None, visibility: Visibility, load_failure: str,
-                  twin: GoldenTest | None) -> Verdict:
+    def _instance(
+        self,
+        test: GoldenTest,
+        run: TestRun | None,
+        device: str | None,
+        visibility: Visibility,
+        load_failure: str,
+        twin: GoldenTest | None,
+    ) -> Verdict:
         """How this run of the test went.
 
         On an accelerator the golden values come from the CPU run; a value is expected on the
@@ -180,12 +222,18 @@ class Judge:
         if run is None:
             return Verdict.fail("did not run")
         if run.failure:
-            during = "during" if run.failure.startswith(("exited", "crashed", "was killed")) else "in"
-            return Verdict.fail(f"{run.failure} {during} {function}", flag=run.failure.split(" (")[0])
+            during = (
+                "during" if run.failure.startswith(("exited", "crashed", "was killed")) else "in"
+            )
+            return Verdict.fail(
+                f"{run.failure} {during} {function}", flag=run.failure.split(" (")[0]
+            )
         if run.violations:
             return Verdict.fail(run.violations[0], flag="broke the grading protocol")
         tol = self.config.tolerance
-        reveal = visibility is Visibility.visible and not self.seed  # a variant's values are secret, public tests too
+        reveal = (
+            visibility is Visibility.visible and not self.seed
+        )  # a variant's values are secret, public tests too
         for i, rule in enumerate(test.checks):
             message = run.checks.get(i)
             label = str(rule.get("name") or (f"value {i + 1}" if len(test.checks) > 1 else ""))
@@ -193,13 +241,23 @@ class Judge:
                 if run.error:
                     reason = self._memory(run.error)
                     if reason.startswith("printed more than"):
-                        return Verdict.fail(f"{reason} in {function}", flag=f"output truncated at {self.output_kb / 1024:g} MB")
+                        return Verdict.fail(
+                            f"{reason} in {function}",
+                            flag=f"output truncated at {self.output_kb / 1024:g} MB",
+                        )
                     return Verdict.fail(reason)
                 return Verdict.fail(f"produced no value for {label or 'the check'}")
             follows = device in ACCELERATORS and (twin is None or _on_meta(twin, i))
             text: str | None
             try:
-                text = self._check(test, i, message, device if follows else None, reveal=reveal, tol=(tol.rtol, tol.atol))
+                text = self._check(
+                    test,
+                    i,
+                    message,
+                    device if follows else None,
+                    reveal=reveal,
+                    tol=(tol.rtol, tol.atol),
+                )
             except Exception as exc:  # noqa: BLE001 - whatever the child sent, judging fails closed
                 text = f"sent a value that could not be judged ({type(exc).__name__})"
             if text is not None:
@@ -210,14 +268,28 @@ class Judge:
 
     def _memory(self, error: str) -> str:
         """Words a student understands for what the limits did to their code."""
-        if "MemoryError" in error or "can't allocate memory" in error or "out of memory" in error.lower():
+        if (
+            "MemoryError" in error
+            or "can't allocate memory" in error
+            or "out of memory" in error.lower()
+        ):
             return f"used more memory than allowed ({self.memory_mb} MB): {error.split(':')[0]}"
-        if "[Errno 27] File too large" in error:  # the file-size limit: pytest captures output in a file
+        if (
+            "[Errno 27] File too large" in error
+        ):  # the file-size limit: pytest captures output in a file
             return f"printed more than {self.output_kb / 1024:g} MB of output"
         return error
 
-    def _check(self, test: GoldenTest, i: int, message: dict[str, Any], device: str | None, *, reveal: bool,
-               tol: tuple[float, float]) -> str | None:
+    def _check(
+        self,
+        test: GoldenTest,
+        i: int,
+        message: dict[str, Any],
+        device: str | None,
+        *,
+        reveal: bool,
+        tol: tuple[float, float],
+    ) -> str | None:
         rule = test.checks[i]
         kind = rule.get("rule")
         if message.get("rule") != kind:
@@ -230,15 +302,23 @@ class Judge:
             expected = test.expected(i)
             rtol = tol[0] if rule.get("rtol") is None else rule["rtol"]
             atol = tol[1] if rule.get("atol") is None else rule["atol"]
-            return compare(expected, got, rtol=rtol, atol=atol, expected_device=device, reveal=reveal)
+            return compare(
+                expected, got, rtol=rtol, atol=atol, expected_device=device, reveal=reveal
+            )
         if kind == "raises":
             want = rule.get("expected", "an exception")
-            if not isinstance(got, dict) or got.get("matches") is not True or not isinstance(got.get("raised"), str):
+            if (
+                not isinstance(got, dict)
+                or got.get("matches") is not True
+                or not isinstance(got.get("raised"), str)
+            ):
                 raised = got.get("raised") if isinstance(got, dict) else None
                 if not raised or not isinstance(raised, str):
                     return f"expected {want} to be raised, but nothing was raised"
                 message_text = got.get("message", "") if isinstance(got, dict) else ""
-                return f"expected {want} to be raised, got {raised[:80]}" + (f": {str(message_text)[:200]}" if message_text else "")
+                return f"expected {want} to be raised, got {raised[:80]}" + (
+                    f": {str(message_text)[:200]}" if message_text else ""
+                )
             return None
         if kind == "property":
             name = str(rule.get("property"))
@@ -259,10 +339,18 @@ def _one_line(text: str) -> str:
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
 
 
-def parts(config: ExerciseConfig, tests: list[TestResult], *, not_graded: dict[str, float]) -> list[PartResult]:
+def parts(
+    config: ExerciseConfig, tests: list[TestResult], *, not_graded: dict[str, float]
+) -> list[PartResult]:
     out = []
     for part in config.parts:
         mine = [t for t in tests if t.part == part.name]
-        out.append(PartResult(name=part.name, score=sum(t.score for t in mine), max_score=part.points,
-                              not_graded=not_graded.get(part.name, 0.0)))
+        out.append(
+            PartResult(
+                name=part.name,
+                score=sum(t.score for t in mine),
+                max_score=part.points,
+                not_graded=not_graded.get(part.name, 0.0),
+            )
+        )
     return out

@@ -54,7 +54,9 @@ def read_notebook(name: str, data: bytes) -> nbformat.NotebookNode:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SubmissionError(f"{name} is not UTF-8 text (byte {exc.start}): is it really a notebook?") from None
+        raise SubmissionError(
+            f"{name} is not UTF-8 text (byte {exc.start}): is it really a notebook?"
+        ) from None
     if not text.strip():
         raise SubmissionError(f"{name} is empty (0 bytes of notebook): was it saved?")
     try:
@@ -68,11 +70,15 @@ def read_notebook(name: str, data: bytes) -> nbformat.NotebookNode:
         raise SubmissionError(f"{name} is JSON but not a Jupyter notebook (no cells)")
     major = raw.get("nbformat")
     if major != 4:
-        raise SubmissionError(f"{name} is notebook format {major}: save it as format 4 (any recent Jupyter or Colab does)")
+        raise SubmissionError(
+            f"{name} is notebook format {major}: save it as format 4 (any recent Jupyter or Colab does)"
+        )
     try:
         return nbformat.reads(text, as_version=4)
     except Exception as exc:  # nbformat raises several kinds for malformed documents
-        raise SubmissionError(f"{name} is not a valid notebook: {str(exc).splitlines()[0][:200]}") from None
+        raise SubmissionError(
+            f"{name} is not a valid notebook: {str(exc).splitlines()[0][:200]}"
+        ) from None
 
 
 def notebook_cells(name: str, data: bytes) -> list[tuple[int, str]]:
@@ -106,7 +112,11 @@ def _free_globals(table: symtable.SymbolTable) -> set[str]:
     names: set[str] = set()
     for child in table.get_children():
         if child.get_type() in ("function", "class"):
-            names |= {sym.get_name() for sym in child.get_symbols() if sym.is_referenced() and (sym.is_global() or sym.is_free())}
+            names |= {
+                sym.get_name()
+                for sym in child.get_symbols()
+                if sym.is_referenced() and (sym.is_global() or sym.is_free())
+            }
         names |= _free_globals(child)
     return names
 

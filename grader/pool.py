@@ -50,7 +50,9 @@ class WorkerGone(Exception):
 
 
 class WarmWorker:
-    def __init__(self, sandbox: Sandbox, limits: RunLimits, *, scratch_base: Path | None = None) -> None:
+    def __init__(
+        self, sandbox: Sandbox, limits: RunLimits, *, scratch_base: Path | None = None
+    ) -> None:
         self.sandbox, self.limits, self.scratch_base = sandbox, limits, scratch_base
         self.proc: Any = None
         self.lock = threading.Lock()
@@ -71,10 +73,16 @@ class WarmWorker:
         self.scratch = Path(tempfile.mkdtemp(prefix="grade-worker-", dir=self.scratch_base))
         self.control, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.status, status_w = os.pipe()
-        limits = Limits(memory_mb=self.limits.memory_mb, output_bytes=self.limits.output_bytes, cpu_seconds=10**7)
+        limits = Limits(
+            memory_mb=self.limits.memory_mb,
+            output_bytes=self.limits.output_bytes,
+            cpu_seconds=10**7,
+        )
         argv = child_argv("serve", str(worker_end.fileno()), str(status_w), str(self.scratch))
         try:
-            self.proc = self.sandbox.start(argv, scratch=self.scratch, limits=limits, pass_fds=(worker_end.fileno(), status_w))
+            self.proc = self.sandbox.start(
+                argv, scratch=self.scratch, limits=limits, pass_fds=(worker_end.fileno(), status_w)
+            )
         except BaseException:
             self.control.close()
             os.close(self.status)
@@ -109,11 +117,17 @@ class WarmWorker:
     def _receive_sysv(self) -> int | None:
         """The descriptor the worker sent before "ready" (the only one this side ever accepts)."""
         try:  # (not socket.recv_fds: before Python 3.12 it drops its flags, and would wait here)
-            data, ancillary, _flags, _address = self.control.recvmsg(64, socket.CMSG_LEN(4 * 4), socket.MSG_DONTWAIT)
+            data, ancillary, _flags, _address = self.control.recvmsg(
+                64, socket.CMSG_LEN(4 * 4), socket.MSG_DONTWAIT
+            )
         except OSError:
             return None
-        fds = [fd for level, kind, payload in ancillary if (level, kind) == (socket.SOL_SOCKET, socket.SCM_RIGHTS)
-               for fd in array.array("i", payload[: len(payload) - len(payload) % 4])]
+        fds = [
+            fd
+            for level, kind, payload in ancillary
+            if (level, kind) == (socket.SOL_SOCKET, socket.SCM_RIGHTS)
+            for fd in array.array("i", payload[: len(payload) - len(payload) % 4])
+        ]
         if data.strip() == b"sysv" and len(fds) == 1:
             return fds[0]
         for fd in fds:
@@ -155,7 +169,10 @@ class WarmWorker:
                         cmdline = f.read()
                 except OSError:
                     cmdline = b""
-                if cmdline.split(b"\0", 1)[0] == python and b"dispatch(sys.argv[1:])\x00serve" in cmdline:
+                if (
+                    cmdline.split(b"\0", 1)[0] == python
+                    and b"dispatch(sys.argv[1:])\x00serve" in cmdline
+                ):
                     self._worker_pid = pid
                     break
                 stack.extend(table.get(pid, []))
@@ -249,7 +266,11 @@ class WarmWorker:
         tests (its test files, devices, accelerators) are collected by the worker, once."""
         with self.lock:
             self.jobs += 1
-            self.wanted = {"test_files": job["test_files"], "devices": job["devices"], "accelerators": job.get("accelerators", [])}
+            self.wanted = {
+                "test_files": job["test_files"],
+                "devices": job["devices"],
+                "accelerators": job.get("accelerators", []),
+            }
             job = {key: value for key, value in job.items() if key != "test_files"}
             job["cpu_seconds"] = int(self.limits.total_timeout) + 10
             try:
@@ -280,7 +301,9 @@ class WarmChild(Child):
         self.closed = False
         self.cgroup = worker.cgroup
         self.oom_kills = self.cgroup.oom_kills() if self.cgroup is not None else 0
-        self.memory_death: int | None = None  # the exit code of a child the kernel killed at the memory limit
+        self.memory_death: int | None = (
+            None  # the exit code of a child the kernel killed at the memory limit
+        )
 
     def on_status(self, data: bytes) -> None:
         if not data:  # the worker is gone, and with it every process of its namespace
@@ -298,7 +321,11 @@ class WarmChild(Child):
         if isinstance(unclean, list) and unclean:
             self.worker.unclean = [str(x)[:200] for x in unclean[:10]]
         code = os.waitstatus_to_exitcode(int(reply.get("status", 0)))
-        if code == -signal.SIGKILL and self.cgroup is not None and self.cgroup.oom_kills() > self.oom_kills:
+        if (
+            code == -signal.SIGKILL
+            and self.cgroup is not None
+            and self.cgroup.oom_kills() > self.oom_kills
+        ):
             self.memory_death = code  # the kernel killed it at memory.max: `memory_kb` says so next
             return
         self.exited, self.returncode = True, code
@@ -313,7 +340,9 @@ class WarmChild(Child):
             return 0
         if self.cgroup is not None:
             return self.cgroup.memory_kb()
-        return tree_memory_kb(worker.proc.pid, exclude=worker.worker_pid()) + sysv_shm_kb(worker.sysv)
+        return tree_memory_kb(worker.proc.pid, exclude=worker.worker_pid()) + sysv_shm_kb(
+            worker.sysv
+        )
 
     def on_channel_eof(self) -> None:
         """Every holder of the child's result pipe closed it (it ended, or closed it itself): its end

@@ -114,8 +114,13 @@ def workflow(exercise: str) -> str:
 def _copy_grader(into: Path) -> None:
     into.mkdir(parents=True)
     shutil.copy2(PROJECT_FILE, into / "pyproject.toml")
-    shutil.copytree(GRADER_SOURCE, into / "grader", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (into / "README.md").write_text("The grader used to grade this exercise (installed by requirements.txt).\n", encoding="utf-8")
+    shutil.copytree(
+        GRADER_SOURCE, into / "grader", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+    (into / "README.md").write_text(
+        "The grader used to grade this exercise (installed by requirements.txt).\n",
+        encoding="utf-8",
+    )
 
 
 def _fresh(out: Path) -> None:
@@ -129,7 +134,14 @@ def build_release(exercise: Exercise, out: Path) -> list[Path]:
     _fresh(out)
     public = exercise.public_dir
     module = exercise.config.module
-    wanted = [f"{module}.py", f"{module}.ipynb", "README.md", CONFIG_NAME, PUBLIC_GOLDEN_NAME, "properties.py"]
+    wanted = [
+        f"{module}.py",
+        f"{module}.ipynb",
+        "README.md",
+        CONFIG_NAME,
+        PUBLIC_GOLDEN_NAME,
+        "properties.py",
+    ]
     for name in wanted:
         if (public / name).is_file():
             shutil.copy2(public / name, out / name)
@@ -139,7 +151,9 @@ def build_release(exercise: Exercise, out: Path) -> list[Path]:
     _copy_grader(out / ".grader")
     (out / "requirements.txt").write_text(requirements("./.grader"), encoding="utf-8")
     (out / ".github" / "workflows").mkdir(parents=True)
-    (out / ".github" / "workflows" / "classroom.yml").write_text(workflow(exercise.name), encoding="utf-8")
+    (out / ".github" / "workflows" / "classroom.yml").write_text(
+        workflow(exercise.name), encoding="utf-8"
+    )
     (out / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
     return sorted(p for p in out.rglob("*") if p.is_file())
 
@@ -147,7 +161,9 @@ def build_release(exercise: Exercise, out: Path) -> list[Path]:
 def build_gradescope(exercise: Exercise, out: Path) -> Path:
     """Gradescope's autograder.zip: setup.sh and run_autograder at the top, the grader and exercise in it."""
     if exercise.reference_dir is None:
-        raise GraderError(f"{exercise.name}: a Gradescope bundle needs reference/{exercise.name} (it grades with hidden tests)")
+        raise GraderError(
+            f"{exercise.name}: a Gradescope bundle needs reference/{exercise.name} (it grades with hidden tests)"
+        )
     if out.suffix != ".zip":
         raise GraderError(f"--out must name a .zip file (not {out.name})")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +176,9 @@ def build_gradescope(exercise: Exercise, out: Path) -> Path:
     for index in range(exercise.config.variants):
         seed = variant_seed(exercise, index).seed
         golden.variant(exercise, seed)
-        current |= {golden.variant_cache_path(exercise, group, seed).name for group in ("public", "hidden")}
+        current |= {
+            golden.variant_cache_path(exercise, group, seed).name for group in ("public", "hidden")
+        }
     ignore = ("__pycache__", ".ipynb_checkpoints")
     files: dict[str, Path | str] = {
         "setup.sh": SETUP_SH,
@@ -168,12 +186,19 @@ def build_gradescope(exercise: Exercise, out: Path) -> Path:
         "requirements.txt": requirements("."),
         "pyproject.toml": PROJECT_FILE,
     }
-    for base, arc in ((GRADER_SOURCE, "grader"), (exercise.public_dir, f"exercises/{exercise.name}"),
-                      (exercise.reference_dir, f"reference/{exercise.name}")):
+    for base, arc in (
+        (GRADER_SOURCE, "grader"),
+        (exercise.public_dir, f"exercises/{exercise.name}"),
+        (exercise.reference_dir, f"reference/{exercise.name}"),
+    ):
         for path in sorted(base.rglob("*")):
             rel = path.relative_to(base)
             stale_cache = rel.parts[0] == ".golden-cache" and rel.name not in current
-            if path.is_file() and not stale_cache and not any(part in ignore or part.endswith(".pyc") for part in rel.parts):
+            if (
+                path.is_file()
+                and not stale_cache
+                and not any(part in ignore or part.endswith(".pyc") for part in rel.parts)
+            ):
                 files[f"{arc}/{rel.as_posix()}"] = path
     files["reference/" + secret_path(exercise).name] = secret_path(exercise)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -6,7 +6,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-EVIDENCE = ("tamper? ", "audit: ")  # flags from reading the source, and from the child's audit hooks
+EVIDENCE = (
+    "tamper? ",
+    "audit: ",
+)  # flags from reading the source, and from the child's audit hooks
 
 
 class Status(StrEnum):
@@ -68,15 +71,21 @@ class GradeResult(_Model):
     tests: list[TestResult]
     load_errors: list[LoadError] = []
     error: str = ""  # why the submission could not run at all
-    error_kind: str = ""  # "unreadable" (no usable submission), "compile", "load" (died while loading)
+    error_kind: str = (
+        ""  # "unreadable" (no usable submission), "compile", "load" (died while loading)
+    )
     devices: list[str] = []
     protections: list[str] = []
     flags: list[str] = []
     notes: list[str] = []
     definitions: dict[str, int] = {}  # spec name -> line of its definition in a .py submission
-    variant: int | None = None  # the input variant of the instructor's grade (None: the public inputs)
+    variant: int | None = (
+        None  # the input variant of the instructor's grade (None: the public inputs)
+    )
     duration_s: float = 0.0
-    running_s: float = 0.0  # of which the submission and its tests ran in the sandbox (loading, tests)
+    running_s: float = (
+        0.0  # of which the submission and its tests ran in the sandbox (loading, tests)
+    )
 
     @property
     def not_graded(self) -> float:

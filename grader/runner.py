@@ -27,7 +27,9 @@ from grader.sandbox import Limits, Sandbox, kill
 
 __all__ = ["proc_table", "tree_memory_kb"]  # (re-exported for the warm workers)
 
-MAX_MESSAGE = 100 * 1024 * 1024  # a line from a trusted recording; a graded run's limit comes from its plan
+MAX_MESSAGE = (
+    100 * 1024 * 1024
+)  # a line from a trusted recording; a graded run's limit comes from its plan
 MIN_LINE = 64 * 1024
 MAX_LOAD_ERRORS = 200
 MAX_AUDIT = 40
@@ -50,8 +52,12 @@ class TestRun:
     forbidden: list[str] = field(default_factory=list)
     output: str = ""
     failure: str = ""  # seen by the parent: a timeout, a crash, an exit
-    violations: list[str] = field(default_factory=list)  # checks the protocol refused: each fails the test
-    ops: dict[str, int] = field(default_factory=dict)  # operations dispatched, as the child counted them (a hint)
+    violations: list[str] = field(
+        default_factory=list
+    )  # checks the protocol refused: each fails the test
+    ops: dict[str, int] = field(
+        default_factory=dict
+    )  # operations dispatched, as the child counted them (a hint)
 
 
 @dataclass
@@ -64,9 +70,13 @@ class Observation:
     skipped_cells: dict[int, str] = field(default_factory=dict)  # cell -> why it was skipped
     output: bytes = b""
     flags: list[str] = field(default_factory=list)
-    audit: list[str] = field(default_factory=list)  # the child's audit hooks: evidence for a human only
+    audit: list[str] = field(
+        default_factory=list
+    )  # the child's audit hooks: evidence for a human only
     finished: bool = False
-    running_s: float = 0.0  # seconds from the tests' collection to their end: the submission's and tests' own time
+    running_s: float = (
+        0.0  # seconds from the tests' collection to their end: the submission's and tests' own time
+    )
 
 
 @dataclass(frozen=True)
@@ -129,7 +139,12 @@ class ColdChild(Child):
 
     def __init__(self, proc: subprocess.Popen[bytes], channel: int, child_fd: int) -> None:
         assert proc.stdout is not None
-        self.proc, self.channel, self.child_fd, self.output = proc, channel, child_fd, proc.stdout.fileno()
+        self.proc, self.channel, self.child_fd, self.output = (
+            proc,
+            channel,
+            child_fd,
+            proc.stdout.fileno(),
+        )
 
     def send_job(self, job: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
@@ -163,7 +178,9 @@ class ColdChild(Child):
 class ChildRunner:
     """Runs one set of test files against one submission's cells, restarting after a crash."""
 
-    def __init__(self, *, sandbox: Sandbox, limits: RunLimits, scratch_base: Path | None = None) -> None:
+    def __init__(
+        self, *, sandbox: Sandbox, limits: RunLimits, scratch_base: Path | None = None
+    ) -> None:
         self.sandbox = sandbox
         self.limits = limits
         self.scratch_base = scratch_base
@@ -218,8 +235,10 @@ def child_argv(*args: str) -> list[str]:
 
 
 def test_sources(files: list[TestFile]) -> list[dict[str, str]]:
-    return [{"group": f.group, "name": f.path.name, "source": f.path.read_text(encoding="utf-8")} for f in files]
-
+    return [
+        {"group": f.group, "name": f.path.name, "source": f.path.read_text(encoding="utf-8")}
+        for f in files
+    ]
 
 
 @dataclass(frozen=True)
@@ -243,7 +262,12 @@ class Plan:
 PLAN = "_plan"  # the job key that carries the Plan to `supervise` (never sent to a child)
 
 
-def supervise(job: dict[str, Any], limits: RunLimits, start_child: Callable[[dict[str, Any]], Child], first: Child | None = None) -> Observation:
+def supervise(
+    job: dict[str, Any],
+    limits: RunLimits,
+    start_child: Callable[[dict[str, Any]], Child],
+    first: Child | None = None,
+) -> Observation:
     """Run `job`, restarting a child after each test that hangs or crashes, skipping what is done."""
     job = dict(job)
     plan: Plan | None = job.pop(PLAN, None)
@@ -288,7 +312,9 @@ def supervise(job: dict[str, Any], limits: RunLimits, start_child: Callable[[dic
 class Launch:
     """A started run: the first child is booting; `finish` supervises it and any restarts."""
 
-    def __init__(self, runner: ChildRunner, scratch: Path, tests: list[dict[str, str]], first: ColdChild) -> None:
+    def __init__(
+        self, runner: ChildRunner, scratch: Path, tests: list[dict[str, str]], first: ColdChild
+    ) -> None:
         self.runner, self.scratch, self.tests, self.first = runner, scratch, tests, first
 
     def cancel(self) -> None:
@@ -300,7 +326,9 @@ class Launch:
             job = dict(job, test_files=self.tests, cwd=str(self.scratch))
 
             def respawn(attempt: dict[str, Any]) -> Child:
-                _empty(self.scratch)  # nothing a dead child planted (a conftest.py, a .pyc) reaches the next
+                _empty(
+                    self.scratch
+                )  # nothing a dead child planted (a conftest.py, a .pyc) reaches the next
                 child = self.runner._spawn(self.scratch)
                 child.send_job(attempt)
                 return child
@@ -322,8 +350,22 @@ class _Watch:
     number is one the golden values have, sent once, within its size.
     """
 
-    def __init__(self, limits: RunLimits, obs: Observation, child: Child, deadline: float, cells: int, plan: Plan | None) -> None:
-        self.limits, self.obs, self.child, self.total_deadline, self.plan = limits, obs, child, deadline, plan
+    def __init__(
+        self,
+        limits: RunLimits,
+        obs: Observation,
+        child: Child,
+        deadline: float,
+        cells: int,
+        plan: Plan | None,
+    ) -> None:
+        self.limits, self.obs, self.child, self.total_deadline, self.plan = (
+            limits,
+            obs,
+            child,
+            deadline,
+            plan,
+        )
         self.phase = "load"
         self.current: str | None = None
         self.cell: int | None = None
@@ -336,9 +378,14 @@ class _Watch:
         self.kept = 0  # bytes of values held for the judge
         self.collected_at: float | None = None
         self.handlers: dict[Kind, Callable[[dict[str, Any], int], None]] = {
-            Kind.COLLECTED: self._on_collected, Kind.CELL: self._on_cell, Kind.LOADED: self._on_loaded,
-            Kind.START: self._on_start, Kind.CHECK: self._on_check, Kind.END: self._on_end,
-            Kind.AUDIT: self._on_audit, Kind.DONE: self._on_done,
+            Kind.COLLECTED: self._on_collected,
+            Kind.CELL: self._on_cell,
+            Kind.LOADED: self._on_loaded,
+            Kind.START: self._on_start,
+            Kind.CHECK: self._on_check,
+            Kind.END: self._on_end,
+            Kind.AUDIT: self._on_audit,
+            Kind.DONE: self._on_done,
         }
 
     def loop(self) -> str:
@@ -348,7 +395,9 @@ class _Watch:
         sel.register(child.output, selectors.EVENT_READ, "output")
         if child.status is not None:
             sel.register(child.status, selectors.EVENT_READ, "status")
-        next_memory_check = time.monotonic() + MEMORY_POLL  # a child just started has nothing of its own yet
+        next_memory_check = (
+            time.monotonic() + MEMORY_POLL
+        )  # a child just started has nothing of its own yet
         while not child.exited:
             now = time.monotonic()
             timeout = min(self.phase_deadline, self.total_deadline) - now
@@ -375,7 +424,9 @@ class _Watch:
                     sel.unregister(key.fd)
                     child.on_channel_eof()  # type: ignore[attr-defined]
                 if self.output_seen > 8 * self.limits.output_bytes:
-                    return self._died(f"printed more than {_size(self.limits.output_bytes)} of output")
+                    return self._died(
+                        f"printed more than {_size(self.limits.output_bytes)} of output"
+                    )
         try:
             self._drain(sel)
         except ProtocolError as exc:
@@ -423,7 +474,10 @@ class _Watch:
                 continue
             try:
                 message = json.loads(line)
-            except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd numbers, absurd nesting
+            except (
+                ValueError,
+                RecursionError,
+            ):  # bad JSON, bad UTF-8, absurd numbers, absurd nesting
                 self._flag("sent a malformed message")
                 continue
             kind = kind_of(message) if isinstance(message, dict) else None
@@ -441,12 +495,19 @@ class _Watch:
         if self.plan is not None:  # the parent's own list stands; the child's is not asked for
             return
         if not self.obs.collected and isinstance(m.get("tests"), list):
-            self.obs.collected = [t for t in m["tests"] if isinstance(t, dict) and isinstance(t.get("id"), str)]
+            self.obs.collected = [
+                t for t in m["tests"] if isinstance(t, dict) and isinstance(t.get("id"), str)
+            ]
         self.collected_at = time.monotonic()
 
     def _on_cell(self, m: dict[str, Any], size: int) -> None:
         i = m.get("i")
-        if self.phase != "load" or type(i) is not int or not (self.cell is None or i > self.cell) or not 0 <= i < max(self.cells, 1):
+        if (
+            self.phase != "load"
+            or type(i) is not int
+            or not (self.cell is None or i > self.cell)
+            or not 0 <= i < max(self.cells, 1)
+        ):
             raise ProtocolError("a cell out of order")
         self.cell = i
         self.phase_deadline = time.monotonic() + self.limits.load_timeout
@@ -455,7 +516,9 @@ class _Watch:
         if self.phase != "load":
             raise ProtocolError("loaded twice")
         if isinstance(m.get("errors"), list) and not self.obs.load_errors:
-            self.obs.load_errors = [_load_error(e) for e in m["errors"][:MAX_LOAD_ERRORS] if isinstance(e, dict)]
+            self.obs.load_errors = [
+                _load_error(e) for e in m["errors"][:MAX_LOAD_ERRORS] if isinstance(e, dict)
+            ]
         if not self.obs.shimmed:
             self.obs.shimmed = clean_list(m.get("shimmed"), items=20, limit=40)
         if self.collected_at is None:
@@ -493,13 +556,17 @@ class _Watch:
         else:
             limits = self.plan.checks[self.current]
             if not 0 <= i < len(limits):
-                run.violations.append(f"sent a value for check {i + 1}, which this test does not have")
+                run.violations.append(
+                    f"sent a value for check {i + 1}, which this test does not have"
+                )
                 return
             if i in run.checks:
                 run.violations.append(f"sent two values for check {i + 1}")
                 return
             if size > limits[i]:
-                run.violations.append(f"sent a value for check {i + 1} far larger than any right answer")
+                run.violations.append(
+                    f"sent a value for check {i + 1} far larger than any right answer"
+                )
                 return
         run.checks[i] = m
         self.kept += size
@@ -515,7 +582,11 @@ class _Watch:
         run.forbidden = clean_list(m.get("forbidden"), items=50, limit=100)
         ops = m.get("ops")
         if isinstance(ops, dict):
-            run.ops = {clean_text(k, 80): v for k, v in list(ops.items())[:500] if type(v) is int and v >= 0}
+            run.ops = {
+                clean_text(k, 80): v
+                for k, v in list(ops.items())[:500]
+                if type(v) is int and v >= 0
+            }
         self._between_tests()
 
     def _on_audit(self, m: dict[str, Any], size: int) -> None:
@@ -545,7 +616,12 @@ class _Watch:
     def _died(self, why: str, *, already_dead: bool = False) -> str:
         if not already_dead:
             self.child.kill()
-        if self.phase == "load" and self.cell is not None and self.cells > 1 and self.cell not in self.obs.skipped_cells:
+        if (
+            self.phase == "load"
+            and self.cell is not None
+            and self.cells > 1
+            and self.cell not in self.obs.skipped_cells
+        ):
             self.obs.skipped_cells[self.cell] = why  # a notebook cell: skip it, load the others
             return "cell-died"
         if self.phase == "load":
@@ -559,8 +635,12 @@ class _Watch:
 
 def _load_error(e: dict[str, Any]) -> dict[str, Any]:
     cell = e.get("cell")
-    return {"cell": cell if type(cell) is int else -1, "label": clean_text(e.get("label"), 40),
-            "error": clean_text(e.get("error"), 300), "where": clean_text(e.get("where"), 100)}
+    return {
+        "cell": cell if type(cell) is int else -1,
+        "label": clean_text(e.get("label"), 40),
+        "error": clean_text(e.get("error"), 300),
+        "where": clean_text(e.get("where"), 100),
+    }
 
 
 def _read(fd: int) -> bytes:

@@ -45,6 +45,8 @@ _uid_counter = itertools.count()
 
 def _next_uid() -> int:
     return UID_BASE + (os.getpid() * 4096 + next(_uid_counter)) % UID_SPAN
+
+
 MAX_PROCESSES = 1024
 SCRATCH_MB = 256  # the scratch tmpfs: what a child may write in all, in memory
 SCRATCH_INODES = 16384
@@ -56,7 +58,11 @@ SYSTEM_DIRS = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "
 
 
 def hidden_roots() -> list[Path]:
-    roots = [p for p in Path("/").iterdir() if p.name not in SYSTEM_DIRS and p.is_dir() and not p.is_symlink()]
+    roots = [
+        p
+        for p in Path("/").iterdir()
+        if p.name not in SYSTEM_DIRS and p.is_dir() and not p.is_symlink()
+    ]
     return [*roots, *(p for p in (Path("/dev/shm"),) if p.is_dir())]
 
 
@@ -96,12 +102,28 @@ class Sandbox:
 
     @property
     def protections(self) -> list[str]:
-        base = ["separate process", "time limits", "memory limit", "output cap", "scratch directory"]
-        counted = "memory counted by cgroup v2" if self.memory_accounting == "cgroup" else "memory counted from /proc"
+        base = [
+            "separate process",
+            "time limits",
+            "memory limit",
+            "output cap",
+            "scratch directory",
+        ]
+        counted = (
+            "memory counted by cgroup v2"
+            if self.memory_accounting == "cgroup"
+            else "memory counted from /proc"
+        )
         if self.mode == "basic":
             return [*base, counted, "process-group kill"]
-        extra = ["no network", "private process tree", "read-only file system", "hidden reference and tests",
-                 "private scratch tmpfs", "private IPC"]
+        extra = [
+            "no network",
+            "private process tree",
+            "read-only file system",
+            "hidden reference and tests",
+            "private scratch tmpfs",
+            "private IPC",
+        ]
         if self.mode == "root":
             extra.append("unprivileged user")
         return [*base, counted, *extra]
@@ -110,19 +132,45 @@ class Sandbox:
         unshare = shutil.which("unshare") or "unshare"
         common = ["--net", "--pid", "--ipc", "--fork", "--mount", "--mount-proc", "--kill-child"]
         owner = self.uid if self.mode == "root" else None
-        script = mount_script([*self.hide], scratch, owner=owner, memory_mb=memory_mb, scratch_mb=self.scratch_mb)
+        script = mount_script(
+            [*self.hide], scratch, owner=owner, memory_mb=memory_mb, scratch_mb=self.scratch_mb
+        )
         if self.mode == "root":
-            drop = [shutil.which("setpriv") or "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
-                    "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
+            drop = [
+                shutil.which("setpriv") or "setpriv",
+                f"--reuid={self.uid}",
+                f"--regid={self.uid}",
+                "--clear-groups",
+                "--no-new-privs",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--",
+            ]
             return [unshare, *common, "--", "/bin/sh", "-c", script, "sh", *drop, *argv]
         if self.mode == "user":
             if os.geteuid() == 0:
-                raise RuntimeError("user namespaces started by root would make the child the host's root")
+                raise RuntimeError(
+                    "user namespaces started by root would make the child the host's root"
+                )
             lock = [unshare, "--user", "--map-root-user", "--mount", "--"]
-            return [unshare, "--user", "--map-root-user", *common, "--", "/bin/sh", "-c", script, "sh", *lock, *argv]
+            return [
+                unshare,
+                "--user",
+                "--map-root-user",
+                *common,
+                "--",
+                "/bin/sh",
+                "-c",
+                script,
+                "sh",
+                *lock,
+                *argv,
+            ]
         return argv
 
-    def start(self, argv: list[str], *, scratch: Path, limits: Limits, pass_fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
+    def start(
+        self, argv: list[str], *, scratch: Path, limits: Limits, pass_fds: tuple[int, ...]
+    ) -> subprocess.Popen[bytes]:
         if self.mode == "root":
             for path in (scratch, *scratch.rglob("*")):
                 os.chown(path, self.uid, self.uid)
@@ -143,7 +191,9 @@ class Sandbox:
                 pass_fds=pass_fds,
                 cwd=scratch,
                 start_new_session=True,
-                preexec_fn=None if prlimit else functools.partial(_limit_self, limits, processes=processes),
+                preexec_fn=None
+                if prlimit
+                else functools.partial(_limit_self, limits, processes=processes),
                 env=_child_env(scratch),
             )
         except BaseException:
@@ -211,7 +261,13 @@ class Cgroup:
 
     def wrap(self, command: list[str]) -> list[str]:
         """`command`, run from inside this cgroup (joined before the first exec, so from the start)."""
-        return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.path / "cgroup.procs"), *command]
+        return [
+            "/bin/sh",
+            "-c",
+            'echo $$ > "$0" && exec "$@"',
+            str(self.path / "cgroup.procs"),
+            *command,
+        ]
 
     def memory_kb(self) -> int:
         """Anonymous and shared memory (tmpfs, shared mappings, System V, memfd) charged to it; page
@@ -338,7 +394,13 @@ def sysv_shm_kb(fd: int | None) -> int:
     if not lines:
         return 0
     header = lines[0].split()
-    column = header.index("rss") if "rss" in header else header.index("size") if "size" in header else None
+    column = (
+        header.index("rss")
+        if "rss" in header
+        else header.index("size")
+        if "size" in header
+        else None
+    )
     if column is None:
         return 0
     total = 0
@@ -367,8 +429,12 @@ def _limit_self(limits: Limits, processes: int | None = None) -> None:
 
 def _prlimit_args(limits: Limits, processes: int | None) -> list[str]:
     data = limits.memory_mb * MiB
-    args = [f"--data={data}:{data}", f"--fsize={limits.output_bytes}:{limits.output_bytes}", "--core=0:0",
-            f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 5}"]
+    args = [
+        f"--data={data}:{data}",
+        f"--fsize={limits.output_bytes}:{limits.output_bytes}",
+        "--core=0:0",
+        f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 5}",
+    ]
     if processes is not None:
         args.append(f"--nproc={processes}:{processes}")
     return args
@@ -377,8 +443,16 @@ def _prlimit_args(limits: Limits, processes: int | None) -> list[str]:
 def _child_env(scratch: Path) -> dict[str, str]:
     keep = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")
     env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update(HOME=str(scratch), TMPDIR=str(scratch), PYTHONDONTWRITEBYTECODE="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
-               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0", MPLBACKEND="Agg")
+    env.update(
+        HOME=str(scratch),
+        TMPDIR=str(scratch),
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        PYTHONHASHSEED="0",
+        MPLBACKEND="Agg",
+    )
     return env
 
 
@@ -386,8 +460,13 @@ def _needed_paths() -> list[Path]:
     """What the child's Python must still see inside hidden folders: the interpreter, its packages, us."""
     import grader
 
-    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent,
-             Path(grader.__file__).resolve().parent, *(Path(p) for p in site.getsitepackages())}
+    paths = {
+        Path(sys.prefix),
+        Path(sys.base_prefix),
+        Path(sys.executable).resolve().parent,
+        Path(grader.__file__).resolve().parent,
+        *(Path(p) for p in site.getsitepackages()),
+    }
     return sorted({p.resolve() for p in paths if p.exists()})
 
 
@@ -395,16 +474,30 @@ def ipc_settings(memory_mb: int | None) -> dict[str, str]:
     """The new IPC namespace's limits: a System V segment dies with the last process attached to it,
     all segments together fit in the memory limit, few objects of each kind, no POSIX message queues
     (nothing a submission needs; a queue would outlive the process that made it)."""
-    settings = {"kernel/shm_rmid_forced": "1", "kernel/shmmni": str(SYSV_IDS), "kernel/msgmni": str(SYSV_IDS),
-                "kernel/sem": f"250 32000 32 {SYSV_IDS}", "fs/mqueue/queues_max": "0"}
+    settings = {
+        "kernel/shm_rmid_forced": "1",
+        "kernel/shmmni": str(SYSV_IDS),
+        "kernel/msgmni": str(SYSV_IDS),
+        "kernel/sem": f"250 32000 32 {SYSV_IDS}",
+        "fs/mqueue/queues_max": "0",
+    }
     if memory_mb is not None:
         page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-        settings |= {"kernel/shmmax": str(memory_mb * MiB), "kernel/shmall": str(memory_mb * MiB // page)}
+        settings |= {
+            "kernel/shmmax": str(memory_mb * MiB),
+            "kernel/shmall": str(memory_mb * MiB // page),
+        }
     return settings
 
 
-def mount_script(hide: list[Path], scratch: Path, *, owner: int | None = None, memory_mb: int | None = None,
-                 scratch_mb: int = SCRATCH_MB) -> str:
+def mount_script(
+    hide: list[Path],
+    scratch: Path,
+    *,
+    owner: int | None = None,
+    memory_mb: int | None = None,
+    scratch_mb: int = SCRATCH_MB,
+) -> str:
     """Shell run first in the new namespaces, before the child's Python starts.
 
     0. set the IPC namespace's limits; 1. park the folders the child needs (the interpreter, torch,
@@ -421,23 +514,40 @@ def mount_script(hide: list[Path], scratch: Path, *, owner: int | None = None, m
     keep = [p for p in _needed_paths() if any(p.is_relative_to(c) for c in covered)]
     stage = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path("/mnt")
     lines = ["set -e"]
-    for name, value in ipc_settings(memory_mb).items():  # where the kernel lets this namespace's root
+    for name, value in ipc_settings(
+        memory_mb
+    ).items():  # where the kernel lets this namespace's root
         lines.append(f"{{ echo {shlex.quote(value)} > /proc/sys/{name}; }} 2>/dev/null || true")
     lines.append(f"mount -n -t tmpfs -o size=64m,mode=755 none {q(stage)}")
     for i, path in enumerate(keep):
-        lines += [f"mkdir -p {q(stage / f'k{i}')}", f"mount -n --rbind {q(path)} {q(stage / f'k{i}')}"]
+        lines += [
+            f"mkdir -p {q(stage / f'k{i}')}",
+            f"mount -n --rbind {q(path)} {q(stage / f'k{i}')}",
+        ]
     for folder in covered:  # outermost first; one inside an already covered folder is gone anyway
         if folder != stage:
-            lines.append(f"if [ -d {q(folder)} ]; then mount -n -t tmpfs -o size=64m,mode=755 none {q(folder)}; fi")
+            lines.append(
+                f"if [ -d {q(folder)} ]; then mount -n -t tmpfs -o size=64m,mode=755 none {q(folder)}; fi"
+            )
     for i, path in enumerate(keep):
-        lines += [f"mkdir -p {q(path)}", f"mount -n --move {q(stage / f'k{i}')} {q(path)}", f"rmdir {q(stage / f'k{i}')}"]
-    for folder in hide:  # a secret inside a folder brought back (the reference inside the venv?) stays hidden
+        lines += [
+            f"mkdir -p {q(path)}",
+            f"mount -n --move {q(stage / f'k{i}')} {q(path)}",
+            f"rmdir {q(stage / f'k{i}')}",
+        ]
+    for folder in (
+        hide
+    ):  # a secret inside a folder brought back (the reference inside the venv?) stays hidden
         if any(folder.is_relative_to(k) for k in keep):
-            lines.append(f"if [ -d {q(folder)} ]; then mount -n -t tmpfs -o size=16k,mode=555 none {q(folder)}; fi")
+            lines.append(
+                f"if [ -d {q(folder)} ]; then mount -n -t tmpfs -o size=16k,mode=555 none {q(folder)}; fi"
+            )
     ids = f",uid={owner},gid={owner}" if owner is not None else ""
-    lines += [f"mkdir -p {q(scratch)}",
-              f"mount -n -t tmpfs -o size={scratch_mb}m,nr_inodes={SCRATCH_INODES},mode=700{ids} none {q(scratch)}",
-              f"cd {q(scratch)}"]
+    lines += [
+        f"mkdir -p {q(scratch)}",
+        f"mount -n -t tmpfs -o size={scratch_mb}m,nr_inodes={SCRATCH_INODES},mode=700{ids} none {q(scratch)}",
+        f"cd {q(scratch)}",
+    ]
     lines.append(
         'for m in $(findmnt -rn -o TARGET); do case "$m" in '
         f"{q(scratch)}|/proc|/proc/*) ;; "

@@ -55,9 +55,13 @@ import torch
 from grader.notebook import parse
 from grader.submission import Cell
 
-UNRESOLVABLE = "<unresolvable>"  # Use.name of a deny-by-default use: nothing it could be was proven safe
+UNRESOLVABLE = (
+    "<unresolvable>"  # Use.name of a deny-by-default use: nothing it could be was proven safe
+)
 
-_NAME = "\x00name\x00"  # stands for the resolved name in a hit's text until it is charged to a function
+_NAME = (
+    "\x00name\x00"  # stands for the resolved name in a hit's text until it is charged to a function
+)
 _MAX_VALUES = 12
 _MAX_STRING_DEPTH = 3
 
@@ -65,83 +69,351 @@ _MAX_STRING_DEPTH = 3
 
 # attribute names that reach behind functions, into namespaces, frames or the class graph
 _DENIED_ATTRS = {
-    "__dict__": "a namespace as a dict", "__globals__": "a function's globals", "__builtins__": "the builtins namespace",
-    "__wrapped__": "the function behind a wrapper", "__code__": "a function's code", "__closure__": "a function's closure",
-    "__defaults__": "a function's defaults", "__kwdefaults__": "a function's defaults",
-    "__subclasses__": "walks the class graph", "__mro__": "walks the class graph",
-    "__getattribute__": "attribute lookup by string", "__getattr__": "attribute lookup by string",
-    "__setattr__": "attribute store by string", "__delattr__": "attribute removal by string",
-    "__import__": "imports by string", "__loader__": "a module's loader", "__reduce__": "pickling internals",
+    "__dict__": "a namespace as a dict",
+    "__globals__": "a function's globals",
+    "__builtins__": "the builtins namespace",
+    "__wrapped__": "the function behind a wrapper",
+    "__code__": "a function's code",
+    "__closure__": "a function's closure",
+    "__defaults__": "a function's defaults",
+    "__kwdefaults__": "a function's defaults",
+    "__subclasses__": "walks the class graph",
+    "__mro__": "walks the class graph",
+    "__getattribute__": "attribute lookup by string",
+    "__getattr__": "attribute lookup by string",
+    "__setattr__": "attribute store by string",
+    "__delattr__": "attribute removal by string",
+    "__import__": "imports by string",
+    "__loader__": "a module's loader",
+    "__reduce__": "pickling internals",
     "__reduce_ex__": "pickling internals",
-    "f_globals": "a frame's globals", "f_locals": "a frame's locals", "f_builtins": "a frame's builtins",
-    "f_back": "the calling frame", "f_code": "a frame's code", "tb_frame": "a traceback's frame", "tb_next": "a traceback",
-    "gi_frame": "a generator's frame", "cr_frame": "a coroutine's frame", "ag_frame": "a generator's frame",
+    "f_globals": "a frame's globals",
+    "f_locals": "a frame's locals",
+    "f_builtins": "a frame's builtins",
+    "f_back": "the calling frame",
+    "f_code": "a frame's code",
+    "tb_frame": "a traceback's frame",
+    "tb_next": "a traceback",
+    "gi_frame": "a generator's frame",
+    "cr_frame": "a coroutine's frame",
+    "ag_frame": "a generator's frame",
     "co_consts": "a code object's constants",
 }
 # of those, the ones through which code can rebind any name (module-level use counts for everyone)
-_OPAQUE_ATTRS = {"__dict__", "__globals__", "__builtins__", "__setattr__", "__delattr__", "f_globals", "f_locals",
-                 "f_builtins", "f_back", "tb_frame", "tb_next", "gi_frame", "cr_frame", "ag_frame", "__code__"}
+_OPAQUE_ATTRS = {
+    "__dict__",
+    "__globals__",
+    "__builtins__",
+    "__setattr__",
+    "__delattr__",
+    "f_globals",
+    "f_locals",
+    "f_builtins",
+    "f_back",
+    "tb_frame",
+    "tb_next",
+    "gi_frame",
+    "cr_frame",
+    "ag_frame",
+    "__code__",
+}
 
 # attribute names of the callables that reach objects by a string or rebind names: on an unknown object
 # they are denied (`x.eval()` stays allowed: it is nn.Module.eval; `print.__self__`, the builtins module,
 # is resolved, so its `eval` is known)
-_DANGEROUS_NAMES = {"getattr", "setattr", "delattr", "exec", "vars", "__self__", "globals", "locals", "__import__",
-                    "import_module", "attrgetter", "methodcaller", "get_objects", "get_referrers", "get_referents",
-                    "_getframe", "breakpoint", "reload"}
+_DANGEROUS_NAMES = {
+    "getattr",
+    "setattr",
+    "delattr",
+    "exec",
+    "vars",
+    "__self__",
+    "globals",
+    "locals",
+    "__import__",
+    "import_module",
+    "attrgetter",
+    "methodcaller",
+    "get_objects",
+    "get_referrers",
+    "get_referents",
+    "_getframe",
+    "breakpoint",
+    "reload",
+}
 
 _ALLOWED_ONLY: dict[str, set[str]] = {  # module -> the only attributes that stay allowed
-    "gc": {"collect", "enable", "disable", "isenabled", "get_count", "get_threshold", "set_threshold", "freeze",
-           "unfreeze", "get_freeze_count", "get_stats"},
-    "sys": {"version", "version_info", "hexversion", "platform", "maxsize", "float_info", "int_info", "path", "argv",
-            "stdout", "stderr", "stdin", "executable", "getrecursionlimit", "setrecursionlimit", "byteorder",
-            "implementation", "exit", "float_repr_style", "getsizeof", "maxunicode", "prefix", "base_prefix",
-            "exec_prefix", "dont_write_bytecode", "flags", "api_version", "copyright"},
-    "inspect": {"signature", "Signature", "Parameter", "getsource", "getsourcelines", "getdoc", "cleandoc", "isclass",
-                "isfunction", "ismethod", "ismodule", "isbuiltin", "isroutine", "isgenerator", "isgeneratorfunction",
-                "iscoroutinefunction", "isabstract"},
+    "gc": {
+        "collect",
+        "enable",
+        "disable",
+        "isenabled",
+        "get_count",
+        "get_threshold",
+        "set_threshold",
+        "freeze",
+        "unfreeze",
+        "get_freeze_count",
+        "get_stats",
+    },
+    "sys": {
+        "version",
+        "version_info",
+        "hexversion",
+        "platform",
+        "maxsize",
+        "float_info",
+        "int_info",
+        "path",
+        "argv",
+        "stdout",
+        "stderr",
+        "stdin",
+        "executable",
+        "getrecursionlimit",
+        "setrecursionlimit",
+        "byteorder",
+        "implementation",
+        "exit",
+        "float_repr_style",
+        "getsizeof",
+        "maxunicode",
+        "prefix",
+        "base_prefix",
+        "exec_prefix",
+        "dont_write_bytecode",
+        "flags",
+        "api_version",
+        "copyright",
+    },
+    "inspect": {
+        "signature",
+        "Signature",
+        "Parameter",
+        "getsource",
+        "getsourcelines",
+        "getdoc",
+        "cleandoc",
+        "isclass",
+        "isfunction",
+        "ismethod",
+        "ismodule",
+        "isbuiltin",
+        "isroutine",
+        "isgenerator",
+        "isgeneratorfunction",
+        "iscoroutinefunction",
+        "isabstract",
+    },
     "importlib": {"import_module"},
-    "types": {"SimpleNamespace", "MappingProxyType", "GeneratorType", "NoneType", "MethodType", "ModuleType",
-              "GenericAlias", "UnionType"},
-    "string": {"ascii_letters", "ascii_lowercase", "ascii_uppercase", "digits", "hexdigits", "octdigits",
-               "punctuation", "printable", "whitespace", "capwords", "Template"},
-    "timeit": {"default_timer", "timeit", "repeat", "Timer"},  # timeit/repeat/Timer: checked at the call
-    "torch.jit": {"script", "trace", "ignore", "unused", "export", "is_scripting", "is_tracing", "ScriptModule",
-                  "ScriptFunction", "freeze", "optimize_for_inference", "fork", "wait", "annotate", "Final",
-                  "Attribute", "script_method", "interface", "isinstance", "enable_onednn_fusion"},
+    "types": {
+        "SimpleNamespace",
+        "MappingProxyType",
+        "GeneratorType",
+        "NoneType",
+        "MethodType",
+        "ModuleType",
+        "GenericAlias",
+        "UnionType",
+    },
+    "string": {
+        "ascii_letters",
+        "ascii_lowercase",
+        "ascii_uppercase",
+        "digits",
+        "hexdigits",
+        "octdigits",
+        "punctuation",
+        "printable",
+        "whitespace",
+        "capwords",
+        "Template",
+    },
+    "timeit": {
+        "default_timer",
+        "timeit",
+        "repeat",
+        "Timer",
+    },  # timeit/repeat/Timer: checked at the call
+    "torch.jit": {
+        "script",
+        "trace",
+        "ignore",
+        "unused",
+        "export",
+        "is_scripting",
+        "is_tracing",
+        "ScriptModule",
+        "ScriptFunction",
+        "freeze",
+        "optimize_for_inference",
+        "fork",
+        "wait",
+        "annotate",
+        "Final",
+        "Attribute",
+        "script_method",
+        "interface",
+        "isinstance",
+        "enable_onednn_fusion",
+    },
     "torch.testing": {"assert_close", "make_tensor", "assert_allclose"},
 }
-for _name in ("ctypes", "_ctypes", "importlib.util", "importlib.machinery", "importlib.abc", "importlib.resources",
-              "pydoc", "pkgutil", "marshal", "pickle", "_pickle", "copyreg", "dill", "cloudpickle", "shelve", "joblib",
-              "runpy", "code", "codeop", "doctest", "unittest.mock", "mock", "pdb", "bdb", "trace", "annotationlib",
-              "subprocess", "multiprocessing", "pty", "torch.overrides", "torch.serialization", "torch.package",
-              "torch.hub", "torch.library", "torch.utils.cpp_extension", "torch.utils.model_zoo", "torch.fx",
-              "torch.export", "logging.config"):
+for _name in (
+    "ctypes",
+    "_ctypes",
+    "importlib.util",
+    "importlib.machinery",
+    "importlib.abc",
+    "importlib.resources",
+    "pydoc",
+    "pkgutil",
+    "marshal",
+    "pickle",
+    "_pickle",
+    "copyreg",
+    "dill",
+    "cloudpickle",
+    "shelve",
+    "joblib",
+    "runpy",
+    "code",
+    "codeop",
+    "doctest",
+    "unittest.mock",
+    "mock",
+    "pdb",
+    "bdb",
+    "trace",
+    "annotationlib",
+    "subprocess",
+    "multiprocessing",
+    "pty",
+    "torch.overrides",
+    "torch.serialization",
+    "torch.package",
+    "torch.hub",
+    "torch.library",
+    "torch.utils.cpp_extension",
+    "torch.utils.model_zoo",
+    "torch.fx",
+    "torch.export",
+    "logging.config",
+):
     _ALLOWED_ONLY[_name] = set()
 _DENIED_ONLY: dict[str, set[str]] = {  # module -> attributes that are denied (the rest is allowed)
     "torch": {"load"},
     "numpy": {"load"},
     "typing": {"get_type_hints", "ForwardRef", "_eval_type", "evaluate_forward_ref"},
-    "os": {"system", "popen", "execv", "execve", "execl", "execle", "execlp", "execlpe", "execvp",
-           "execvpe", "spawnv", "spawnve", "spawnl", "spawnle", "spawnlp", "spawnlpe", "spawnvp", "spawnvpe",
-           "posix_spawn", "posix_spawnp"},
+    "os": {
+        "system",
+        "popen",
+        "execv",
+        "execve",
+        "execl",
+        "execle",
+        "execlp",
+        "execlpe",
+        "execvp",
+        "execvpe",
+        "spawnv",
+        "spawnve",
+        "spawnl",
+        "spawnle",
+        "spawnlp",
+        "spawnlpe",
+        "spawnvp",
+        "spawnvpe",
+        "posix_spawn",
+        "posix_spawnp",
+    },
 }
 # denied modules whose use can rebind names anywhere (so module-level use counts for every function)
-_OPAQUE_MODULES = {"gc", "sys", "ctypes", "_ctypes", "inspect", "importlib", "importlib.util", "importlib.machinery",
-                   "importlib.abc", "types", "pickle", "_pickle", "marshal", "copyreg", "dill", "cloudpickle", "shelve",
-                   "joblib", "runpy", "code", "codeop", "doctest", "unittest.mock", "mock", "pdb", "bdb", "trace",
-                   "pydoc", "pkgutil", "torch.library", "torch.utils.cpp_extension", "torch.package", "torch.hub",
-                   "torch.serialization", "torch.utils.model_zoo"}
+_OPAQUE_MODULES = {
+    "gc",
+    "sys",
+    "ctypes",
+    "_ctypes",
+    "inspect",
+    "importlib",
+    "importlib.util",
+    "importlib.machinery",
+    "importlib.abc",
+    "types",
+    "pickle",
+    "_pickle",
+    "marshal",
+    "copyreg",
+    "dill",
+    "cloudpickle",
+    "shelve",
+    "joblib",
+    "runpy",
+    "code",
+    "codeop",
+    "doctest",
+    "unittest.mock",
+    "mock",
+    "pdb",
+    "bdb",
+    "trace",
+    "pydoc",
+    "pkgutil",
+    "torch.library",
+    "torch.utils.cpp_extension",
+    "torch.package",
+    "torch.hub",
+    "torch.serialization",
+    "torch.utils.model_zoo",
+}
 # torch namespaces where aten ops live under other names (beyond any `_private` component)
-_TORCH_INTERNAL = ("torch.ops", "torch.classes", "torch._C", "torch._ops", "torch._refs", "torch._prims", "torch._decomp")
+_TORCH_INTERNAL = (
+    "torch.ops",
+    "torch.classes",
+    "torch._C",
+    "torch._ops",
+    "torch._refs",
+    "torch._prims",
+    "torch._decomp",
+)
 
-_PUBLIC_NAMESPACES = ("torch", "torch.nn", "torch.nn.functional", "torch.special", "torch.linalg", "torch.fft",
-                      "torch.nn.init", "torch.autograd", "torch.func", "torch.optim", "torch.distributions",
-                      "torch.utils.data", "torch.cuda", "torch.backends", "torch.random", "torch.testing")
-_PLAIN_TYPES = (int, float, complex, bool, str, bytes, type(None), torch.dtype, torch.device, torch.Size)
+_PUBLIC_NAMESPACES = (
+    "torch",
+    "torch.nn",
+    "torch.nn.functional",
+    "torch.special",
+    "torch.linalg",
+    "torch.fft",
+    "torch.nn.init",
+    "torch.autograd",
+    "torch.func",
+    "torch.optim",
+    "torch.distributions",
+    "torch.utils.data",
+    "torch.cuda",
+    "torch.backends",
+    "torch.random",
+    "torch.testing",
+)
+_PLAIN_TYPES = (
+    int,
+    float,
+    complex,
+    bool,
+    str,
+    bytes,
+    type(None),
+    torch.dtype,
+    torch.device,
+    torch.Size,
+)
 
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-_COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try) + (
-    (ast.TryStar,) if hasattr(ast, "TryStar") else ()) + ((ast.Match,) if hasattr(ast, "Match") else ())
+_COMPOUND = (
+    (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)
+    + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+    + ((ast.Match,) if hasattr(ast, "Match") else ())
+)
 
 
 @dataclass(frozen=True)
@@ -152,7 +424,9 @@ class Use:
     how: str  # short human text: "F.softmax (import torch.nn.functional as F)", "getattr(torch, <computed>)"
 
 
-def forbidden_uses(cells: Sequence[Cell], forbidden: Mapping[str, Sequence[str]]) -> dict[str, list[Use]]:
+def forbidden_uses(
+    cells: Sequence[Cell], forbidden: Mapping[str, Sequence[str]]
+) -> dict[str, list[Use]]:
     """graded function/class name -> the forbidden uses reachable from it (every key of `forbidden`).
 
     `forbidden` is ExerciseConfig.forbidden_calls(): function name -> forbidden dotted names. The
@@ -161,13 +435,18 @@ def forbidden_uses(cells: Sequence[Cell], forbidden: Mapping[str, Sequence[str]]
     one unresolvable use (fail closed).
     """
     try:
-        scanner = _Scanner(_forbidden_index(frozenset(n for names in forbidden.values() for n in names)))
+        scanner = _Scanner(
+            _forbidden_index(frozenset(n for names in forbidden.values() for n in names))
+        )
         scanner.scan(cells, graded=list(forbidden))
         return scanner.charges(forbidden)
     except Exception as exc:  # noqa: BLE001 — fail closed, never take the grader down
         label = cells[0].label if cells else "submission"
         why = f"the forbidden-call scanner failed ({type(exc).__name__}): nothing could be proven safe"
-        return {f: ([Use(UNRESOLVABLE, label, 0, why)] if names else []) for f, names in forbidden.items()}
+        return {
+            f: ([Use(UNRESOLVABLE, label, 0, why)] if names else [])
+            for f, names in forbidden.items()
+        }
 
 
 # -- the forbidden objects -----------------------------------------------------------------------
@@ -216,8 +495,11 @@ def _lookup(dotted: str) -> Any:
 def _rank(names: Iterable[str], *, method: bool) -> tuple[str, ...]:
     def key(name: str) -> tuple[int, str]:
         owner = name.rpartition(".")[0]
-        order = ["torch.Tensor", "torch", "torch.nn.functional", "torch.nn"] if method else [
-            "torch", "torch.nn.functional", "torch.nn", "torch.Tensor"]
+        order = (
+            ["torch.Tensor", "torch", "torch.nn.functional", "torch.nn"]
+            if method
+            else ["torch", "torch.nn.functional", "torch.nn", "torch.Tensor"]
+        )
         return (order.index(owner) if owner in order else len(order), name)
 
     return tuple(sorted(set(names), key=key))
@@ -260,7 +542,11 @@ def _denied_ids() -> dict[int, tuple[str, bool]]:
         out: dict[int, tuple[str, bool]] = {}
         for modname in key:
             for attr, value in list(vars(sys.modules[modname]).items()):
-                if not _module_denies(modname, attr) or isinstance(value, types.ModuleType) or not callable(value):
+                if (
+                    not _module_denies(modname, attr)
+                    or isinstance(value, types.ModuleType)
+                    or not callable(value)
+                ):
                     continue
                 try:
                     home = getattr(value, "__module__", None)
@@ -269,9 +555,16 @@ def _denied_ids() -> dict[int, tuple[str, bool]]:
                 home = home if isinstance(home, str) else ""
                 if home.lstrip("_") == modname.lstrip("_") or home.startswith(modname + "."):
                     out[id(value)] = (f"{modname}.{attr}", modname in _OPAQUE_MODULES)
-        for obj in (torch.load, getattr(torch.jit, "load", None), getattr(torch.jit, "CompilationUnit", None)):
+        for obj in (
+            torch.load,
+            getattr(torch.jit, "load", None),
+            getattr(torch.jit, "CompilationUnit", None),
+        ):
             if obj is not None:
-                out[id(obj)] = (f"{getattr(obj, '__module__', 'torch')}.{getattr(obj, '__name__', '?')}", True)
+                out[id(obj)] = (
+                    f"{getattr(obj, '__module__', 'torch')}.{getattr(obj, '__name__', '?')}",
+                    True,
+                )
         _DENIED_IDS = (key, out)
     return _DENIED_IDS[1]
 
@@ -286,17 +579,31 @@ def _plain_module(obj: Any) -> bool:
         return False
     if id(obj) not in _PLAIN_MODULES:
         name = vars(obj).get("__name__")
-        ok = isinstance(name, str) and not name.startswith("torch") and name not in _ALLOWED_ONLY and name not in _DENIED_ONLY \
-            and name not in _OPAQUE_MODULES and obj not in (builtins, operator, importlib, functools)
+        ok = (
+            isinstance(name, str)
+            and not name.startswith("torch")
+            and name not in _ALLOWED_ONLY
+            and name not in _DENIED_ONLY
+            and name not in _OPAQUE_MODULES
+            and obj not in (builtins, operator, importlib, functools)
+        )
         for key, value in list(vars(obj).items()) if ok else ():
             if key.startswith("__") or isinstance(value, (*_PLAIN_TYPES, enum.Enum)):
                 continue
             if isinstance(value, types.ModuleType):
                 inner = vars(value).get("__name__")
-                ok = isinstance(inner, str) and not inner.startswith("torch") and inner not in _ALLOWED_ONLY and \
-                    inner not in _DENIED_ONLY and inner not in _OPAQUE_MODULES and value is not builtins
+                ok = (
+                    isinstance(inner, str)
+                    and not inner.startswith("torch")
+                    and inner not in _ALLOWED_ONLY
+                    and inner not in _DENIED_ONLY
+                    and inner not in _OPAQUE_MODULES
+                    and value is not builtins
+                )
             elif isinstance(value, types.FunctionType | types.BuiltinFunctionType | type):
-                ok = getattr(value, "__module__", None) is not None and not str(value.__module__).startswith("torch")
+                ok = getattr(value, "__module__", None) is not None and not str(
+                    value.__module__
+                ).startswith("torch")
             else:
                 ok = False
             if not ok:
@@ -308,7 +615,11 @@ def _plain_module(obj: Any) -> bool:
 def _module_denies(modname: str, attr: str) -> bool:
     """A denied attribute: by the tables above, or a `_private` one of a module outside torch
     (`logging.config._resolve` resolves dotted names; torch's own are judged by `_is_internal`)."""
-    if attr.startswith("_") and not (attr.startswith("__") and attr.endswith("__")) and not modname.startswith("torch"):
+    if (
+        attr.startswith("_")
+        and not (attr.startswith("__") and attr.endswith("__"))
+        and not modname.startswith("torch")
+    ):
         return (modname, attr) != ("os", "_exit")  # leaving the process resolves nothing
     if modname in _ALLOWED_ONLY:
         return attr not in _ALLOWED_ONLY[modname]
@@ -322,7 +633,10 @@ def _is_internal(path: str) -> bool:
         return False
     if any(path == p or path.startswith(p + ".") for p in _TORCH_INTERNAL):
         return True
-    return any(p.startswith("_") and not (p.startswith("__") and p.endswith("__")) for p in path.split(".")[1:])
+    return any(
+        p.startswith("_") and not (p.startswith("__") and p.endswith("__"))
+        for p in path.split(".")[1:]
+    )
 
 
 # -- abstract values -----------------------------------------------------------------------------
@@ -396,7 +710,16 @@ def _dedupe(values: Iterable[_V]) -> list[_V]:
 class _Hit:
     __slots__ = ("candidates", "label", "order", "line", "how", "opaque", "late")
 
-    def __init__(self, candidates: tuple[str, ...], label: str, order: int, line: int, how: str, opaque: bool, late: bool) -> None:
+    def __init__(
+        self,
+        candidates: tuple[str, ...],
+        label: str,
+        order: int,
+        line: int,
+        how: str,
+        opaque: bool,
+        late: bool,
+    ) -> None:
         self.candidates, self.label, self.order, self.line = candidates, label, order, line
         self.how, self.opaque, self.late = how, opaque, late
 
@@ -418,8 +741,15 @@ class _Sink:
 class _Scope:
     __slots__ = ("kind", "env", "locals", "globals", "nonlocals", "parent", "cls")
 
-    def __init__(self, kind: str, parent: _Scope | None = None, locals_: Iterable[str] = (), globals_: Iterable[str] = (),
-                 nonlocals: Iterable[str] = (), cls: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        parent: _Scope | None = None,
+        locals_: Iterable[str] = (),
+        globals_: Iterable[str] = (),
+        nonlocals: Iterable[str] = (),
+        cls: str | None = None,
+    ) -> None:
         self.kind = kind  # module, class, function, comp
         self.env: dict[str, list[_V]] = {}
         self.locals = set(locals_)
@@ -448,12 +778,19 @@ class _ClassInfo:
                 if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and item.args.args:
                     selves.add(item.args.args[0].arg)
             for n in ast.walk(self.node):
-                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and n is not self.node:
+                if (
+                    isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+                    and n is not self.node
+                ):
                     defined.add(n.name)
                 elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
                     defined.add(n.id)
-                elif isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store) and isinstance(n.value, ast.Name) \
-                        and n.value.id in selves:
+                elif (
+                    isinstance(n, ast.Attribute)
+                    and isinstance(n.ctx, ast.Store)
+                    and isinstance(n.value, ast.Name)
+                    and n.value.id in selves
+                ):
                     defined.add(n.attr)
             self._defined = defined
         return self._defined
@@ -485,7 +822,9 @@ def _const_str(node: ast.AST | None) -> str | None:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         left, right = _const_str(node.left), _const_str(node.right)
         return None if left is None or right is None else left + right
-    if isinstance(node, ast.JoinedStr) and all(isinstance(v, ast.Constant) and isinstance(v.value, str) for v in node.values):
+    if isinstance(node, ast.JoinedStr) and all(
+        isinstance(v, ast.Constant) and isinstance(v.value, str) for v in node.values
+    ):
         return "".join(v.value for v in node.values)  # type: ignore[attr-defined]
     return None
 
@@ -522,9 +861,13 @@ class _Scanner:
         self.fx = index
         self.denied_ids = _denied_ids()
         self.gbind: dict[str, list[tuple[list[_V], _Sink]]] = {}
-        self.pseudo: dict[str, list[_Sink]] = {}  # attribute name -> code that stores it on a shared object
+        self.pseudo: dict[
+            str, list[_Sink]
+        ] = {}  # attribute name -> code that stores it on a shared object
         self.import_sinks: list[_Sink] = []
-        self.pending: list[tuple[list[_Sink], Callable[[], None]]] = []  # function bodies, read when they can run
+        self.pending: list[
+            tuple[list[_Sink], Callable[[], None]]
+        ] = []  # function bodies, read when they can run
         self.classes: dict[str, _ClassInfo] = {}
         self.module_scope = _Scope("module")
         self.scope = self.module_scope
@@ -540,21 +883,51 @@ class _Scanner:
         self.hit_count = 0
         self.default_values: dict[int, dict[str, list[_V]]] = {}
         self.special: dict[int, Callable[[ast.Call, list[list[_V]], Any], list[_V]]] = {
-            id(getattr): self._sp_getattr, id(setattr): self._sp_setattr, id(vars): self._sp_vars,
-            id(globals): self._sp_globals, id(locals): self._sp_globals, id(eval): self._sp_code,
-            id(exec): self._sp_code, id(compile): self._sp_code, id(builtins.__import__): self._sp_import,
-            id(importlib.import_module): self._sp_import_module, id(operator.attrgetter): self._sp_attrgetter,
-            id(operator.methodcaller): self._sp_methodcaller, id(timeit.timeit): self._sp_timeit,
-            id(timeit.repeat): self._sp_timeit, id(timeit.Timer): self._sp_timeit, id(breakpoint): self._sp_breakpoint,
+            id(getattr): self._sp_getattr,
+            id(setattr): self._sp_setattr,
+            id(vars): self._sp_vars,
+            id(globals): self._sp_globals,
+            id(locals): self._sp_globals,
+            id(eval): self._sp_code,
+            id(exec): self._sp_code,
+            id(compile): self._sp_code,
+            id(builtins.__import__): self._sp_import,
+            id(importlib.import_module): self._sp_import_module,
+            id(operator.attrgetter): self._sp_attrgetter,
+            id(operator.methodcaller): self._sp_methodcaller,
+            id(timeit.timeit): self._sp_timeit,
+            id(timeit.repeat): self._sp_timeit,
+            id(timeit.Timer): self._sp_timeit,
+            id(breakpoint): self._sp_breakpoint,
         }
-        self.dangerous = {id(f) for f in (getattr, setattr, delattr, vars, globals, locals, eval, exec, compile,
-                                          builtins.__import__, breakpoint, importlib.import_module,
-                                          operator.attrgetter, operator.methodcaller)}
-        self.opaque_builtins = {id(f) for f in (setattr, vars, globals, locals, eval, exec, compile, breakpoint)}
+        self.dangerous = {
+            id(f)
+            for f in (
+                getattr,
+                setattr,
+                delattr,
+                vars,
+                globals,
+                locals,
+                eval,
+                exec,
+                compile,
+                builtins.__import__,
+                breakpoint,
+                importlib.import_module,
+                operator.attrgetter,
+                operator.methodcaller,
+            )
+        }
+        self.opaque_builtins = {
+            id(f) for f in (setattr, vars, globals, locals, eval, exec, compile, breakpoint)
+        }
 
     # -- recording ---------------------------------------------------------------------------------
 
-    def _hit(self, node: ast.AST | None, candidates: Sequence[str], how: _How, *, opaque: bool = False) -> None:
+    def _hit(
+        self, node: ast.AST | None, candidates: Sequence[str], how: _How, *, opaque: bool = False
+    ) -> None:
         self.hit_count += 1
         if self.silent:
             return
@@ -608,7 +981,11 @@ class _Scanner:
         ran: set[int] = set()
         while True:
             reachable = self._reachable(roots, self.import_sinks)
-            todo = [i for i, (sinks, _) in enumerate(self.pending) if i not in ran and any(id(s) in reachable for s in sinks)]
+            todo = [
+                i
+                for i, (sinks, _) in enumerate(self.pending)
+                if i not in ran and any(id(s) in reachable for s in sinks)
+            ]
             if not todo:
                 break
             for i in todo:
@@ -626,7 +1003,11 @@ class _Scanner:
                 name = name_stack.pop()
                 if name not in seen_names:
                     seen_names.add(name)
-                    sink_stack.extend(self.pseudo.get(name[1:], []) if name.startswith(".") else [s for _, s in self.gbind.get(name, ())])
+                    sink_stack.extend(
+                        self.pseudo.get(name[1:], [])
+                        if name.startswith(".")
+                        else [s for _, s in self.gbind.get(name, ())]
+                    )
             while sink_stack:
                 sink = sink_stack.pop()
                 if id(sink) in seen:
@@ -634,7 +1015,9 @@ class _Scanner:
                 seen.add(id(sink))
                 name_stack.extend(sink.reads)
                 name_stack.extend(sink.reads_late)
-                name_stack.extend("." + a for a in (*sink.attrs, *sink.attrs_late) if a in self.pseudo)
+                name_stack.extend(
+                    "." + a for a in (*sink.attrs, *sink.attrs_late) if a in self.pseudo
+                )
         return seen
 
     def _module_stmt(self, stmt: ast.stmt, *, straight: bool, extra: Sequence[_Sink] = ()) -> None:
@@ -656,24 +1039,47 @@ class _Scanner:
                 self._import(stmt, straight=straight)
             elif isinstance(stmt, _COMPOUND):
                 self._module_compound(stmt, sink, extra)
-            elif (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Tuple | ast.List)
-                  and isinstance(stmt.value, ast.Tuple | ast.List) and len(stmt.targets[0].elts) == len(stmt.value.elts)
-                  and not any(isinstance(e, ast.Starred) for e in [*stmt.targets[0].elts, *stmt.value.elts])):
-                for target, value in zip(stmt.targets[0].elts, stmt.value.elts, strict=True):  # a, b = x, y: one by one
+            elif (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Tuple | ast.List)
+                and isinstance(stmt.value, ast.Tuple | ast.List)
+                and len(stmt.targets[0].elts) == len(stmt.value.elts)
+                and not any(
+                    isinstance(e, ast.Starred) for e in [*stmt.targets[0].elts, *stmt.value.elts]
+                )
+            ):
+                for target, value in zip(
+                    stmt.targets[0].elts, stmt.value.elts, strict=True
+                ):  # a, b = x, y: one by one
                     part = _Sink(at_import=True)
                     self.import_sinks.append(part)
                     self.sinks = [part, *extra]
                     values = self._expr(value)
-                    self._store(target, values, part, origin=functools.partial(_pair_text, target, value, stmt.lineno))
+                    self._store(
+                        target,
+                        values,
+                        part,
+                        origin=functools.partial(_pair_text, target, value, stmt.lineno),
+                    )
             else:
-                self.override = straight and isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Lambda) and not (
-                    stmt.value.args.defaults or any(stmt.value.args.kw_defaults)) and all(isinstance(t, ast.Name) for t in stmt.targets)
+                self.override = (
+                    straight
+                    and isinstance(stmt, ast.Assign)
+                    and isinstance(stmt.value, ast.Lambda)
+                    and not (stmt.value.args.defaults or any(stmt.value.args.kw_defaults))
+                    and all(isinstance(t, ast.Name) for t in stmt.targets)
+                )
                 self._stmt(stmt)
                 self.override = False
                 self._mutations(stmt, sink)
         except Exception as exc:  # noqa: BLE001 — fail closed: unreadable module-level code counts for everyone
             self.sinks = [sink, *extra]
-            self._deny(stmt, f"{_text(stmt, 40)} (the scanner could not read this: {type(exc).__name__})", opaque=True)
+            self._deny(
+                stmt,
+                f"{_text(stmt, 40)} (the scanner could not read this: {type(exc).__name__})",
+                opaque=True,
+            )
             for name in self._bound_by(stmt):
                 self._gbind(name, [_UNK], sink)
         finally:
@@ -695,6 +1101,7 @@ class _Scanner:
     def _module_compound(self, stmt: ast.stmt, sink: _Sink, extra: Sequence[_Sink]) -> None:
         """if/for/while/with/try/match at module level: the header in its own sink, each inner statement
         on its own, and what they bind adds to (never replaces) the names' earlier bindings."""
+
         def origin() -> str:
             return f"{_text(stmt, 40)}, line {stmt.lineno}"
 
@@ -707,7 +1114,9 @@ class _Scanner:
                 values = self._expr(item.context_expr)
                 if item.optional_vars is not None:
                     self._store(item.optional_vars, [_UNK, *values], sink, origin=origin)
-        elif isinstance(stmt, ast.Try) or (hasattr(ast, "TryStar") and isinstance(stmt, ast.TryStar)):
+        elif isinstance(stmt, ast.Try) or (
+            hasattr(ast, "TryStar") and isinstance(stmt, ast.TryStar)
+        ):
             for handler in stmt.handlers:
                 if handler.type is not None:
                     self._expr(handler.type)
@@ -734,7 +1143,11 @@ class _Scanner:
         (`d.update(r=torch.relu)`, `exec(code, ns)`): those names take this statement's uses too."""
         nodes: list[ast.AST] = [stmt]
         if header_only:
-            nodes = [getattr(stmt, f) for f in ("test", "iter", "subject") if getattr(stmt, f, None) is not None]
+            nodes = [
+                getattr(stmt, f)
+                for f in ("test", "iter", "subject")
+                if getattr(stmt, f, None) is not None
+            ]
             nodes += [i.context_expr for i in getattr(stmt, "items", [])]
         names: set[str] = set()
         for top in nodes:
@@ -742,13 +1155,29 @@ class _Scanner:
                 if isinstance(n, ast.Call):
                     if isinstance(n.func, ast.Attribute) and (root := _root_name(n.func.value)):
                         names.add(root)
-                    names.update(a.id for a in [*n.args, *(k.value for k in n.keywords)] if isinstance(a, ast.Name))
-                    names.update(a.value.id for a in n.args if isinstance(a, ast.Starred) and isinstance(a.value, ast.Name))
+                    names.update(
+                        a.id
+                        for a in [*n.args, *(k.value for k in n.keywords)]
+                        if isinstance(a, ast.Name)
+                    )
+                    names.update(
+                        a.value.id
+                        for a in n.args
+                        if isinstance(a, ast.Starred) and isinstance(a.value, ast.Name)
+                    )
         for name in names:
             values = self._gvalues(name)
-            if not values or any(isinstance(v, _Unk | _Inst) or (
-                    isinstance(v, _Obj) and not isinstance(v.obj, types.ModuleType | type | types.FunctionType | types.BuiltinFunctionType))
-                    for v in values):
+            if not values or any(
+                isinstance(v, _Unk | _Inst)
+                or (
+                    isinstance(v, _Obj)
+                    and not isinstance(
+                        v.obj,
+                        types.ModuleType | type | types.FunctionType | types.BuiltinFunctionType,
+                    )
+                )
+                for v in values
+            ):
                 self._gbind(name, [], sink)
 
     # -- definitions ------------------------------------------------------------------------------
@@ -763,14 +1192,18 @@ class _Scanner:
         for decorator in node.decorator_list:
             self._expr(decorator, as_call=True)
         defaults = self._defaults(node.args)
-        certain = certain and all(_is_literal(d) for d in [*node.args.defaults, *(d for d in node.args.kw_defaults if d)])
+        certain = certain and all(
+            _is_literal(d) for d in [*node.args.defaults, *(d for d in node.args.kw_defaults if d)]
+        )
         for annotation in [*(a.annotation for a in _params(node.args)), node.returns]:
             if annotation is not None and not self._annotation(annotation):
                 certain = False
         self.default_values[id(node)] = defaults
         if where == "module":
             self.sinks = [s for s in self.sinks if s is not imp]
-            self._gbind(node.name, [_Loc(node.name, "func")], body_sink, override=straight and certain)
+            self._gbind(
+                node.name, [_Loc(node.name, "func")], body_sink, override=straight and certain
+            )
             self._defer(node, cls=None)
         elif where == "class":
             self.scope.env.setdefault(node.name, []).append(_Unk())
@@ -782,7 +1215,9 @@ class _Scanner:
     def _defaults(self, args: ast.arguments) -> dict[str, list[_V]]:
         out: dict[str, list[_V]] = {}
         positional = [*args.posonlyargs, *args.args]
-        for arg, default in zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=True):
+        for arg, default in zip(
+            positional[len(positional) - len(args.defaults) :], args.defaults, strict=True
+        ):
             out[arg.arg] = self._expr(default)
         for kwarg, kw_default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
             if kw_default is not None:
@@ -798,12 +1233,22 @@ class _Scanner:
         values = self._expr(node)
         return all(isinstance(v, _Obj | _Loc) for v in values) or isinstance(node, ast.Constant)
 
-    def _defer(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, cls: str | None) -> None:
+    def _defer(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, cls: str | None
+    ) -> None:
         if self.silent:  # the recording pass defers it
             return
-        keep_all = isinstance(node, ast.Lambda) or self.string_depth > 0  # code in a string counts where it runs
+        keep_all = (
+            isinstance(node, ast.Lambda) or self.string_depth > 0
+        )  # code in a string counts where it runs
         sinks = [s for s in self.sinks if keep_all or not s.at_import]
-        scope, label, order, line, note = self.scope, self.label, self.order, self.line, self.string_note
+        scope, label, order, line, note = (
+            self.scope,
+            self.label,
+            self.order,
+            self.line,
+            self.string_note,
+        )
 
         def run() -> None:
             self.sinks, self.scope, self.label, self.order = sinks, scope, label, order
@@ -812,27 +1257,40 @@ class _Scanner:
                 self._function(node, cls=cls)
             except Exception as exc:  # noqa: BLE001 — fail closed for this definition
                 self.silent = False
-                self._deny(node, f"{getattr(node, 'name', 'lambda')} (the scanner could not read it: {type(exc).__name__})")
+                self._deny(
+                    node,
+                    f"{getattr(node, 'name', 'lambda')} (the scanner could not read it: {type(exc).__name__})",
+                )
             finally:
                 self.scope, self.line, self.string_note = self.module_scope, 0, ""
 
         self.pending.append((sinks, run))
 
-    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, cls: str | None = None) -> None:
+    def _function(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, cls: str | None = None
+    ) -> None:
         parent: _Scope | None = self.scope
         while parent is not None and parent.kind == "class":
             parent = parent.parent
-        scope = _Scope("function", parent)  # its locals: the names bound so far (loops are read twice)
+        scope = _Scope(
+            "function", parent
+        )  # its locals: the names bound so far (loops are read twice)
         params = _params(node.args)
         for arg in params:
             scope.env[arg.arg] = [_UNK]
         for name, values in self.default_values.get(id(node), {}).items():
             scope.env[name] = _dedupe([*scope.env.get(name, []), *values])
-        if cls is not None and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and params and params[0] in [
-                *node.args.posonlyargs, *node.args.args]:
+        if (
+            cls is not None
+            and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and params
+            and params[0] in [*node.args.posonlyargs, *node.args.args]
+        ):
             decorators = {_text(d) for d in node.decorator_list}
             if "staticmethod" not in decorators:
-                scope.env[params[0].arg] = [_Loc(cls, "class") if "classmethod" in decorators else _Inst(cls)]
+                scope.env[params[0].arg] = [
+                    _Loc(cls, "class") if "classmethod" in decorators else _Inst(cls)
+                ]
         saved = self.scope
         self.scope = scope
         body: list[ast.AST] = list(node.body) if isinstance(node.body, list) else [node.body]
@@ -888,7 +1346,14 @@ class _Scanner:
                 self.sinks = [*outer, sink]
             if isinstance(stmt, ast.Import):
                 if alias.asname:
-                    target, origin = alias.asname, (f"import {alias.name} as {alias.asname}" if alias.asname != alias.name else "")
+                    target, origin = (
+                        alias.asname,
+                        (
+                            f"import {alias.name} as {alias.asname}"
+                            if alias.asname != alias.name
+                            else ""
+                        ),
+                    )
                     values: list[_V] = [self._module_value(alias.name, origin)]
                 else:
                     target = alias.name.split(".")[0]
@@ -903,13 +1368,20 @@ class _Scanner:
             if alias.name == "*":
                 self._star(base, stmt, straight)
                 continue
-            origin = f"from {module} import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
+            origin = f"from {module} import {alias.name}" + (
+                f" as {alias.asname}" if alias.asname else ""
+            )
             before = self.hit_count
             values = [v for v in self._attr(base, alias.name, stmt, text=origin)]
             values = [self._with_origin(v, origin) for v in values]
             if self.hit_count == before:
                 self._internal_check(values, stmt, origin)
-            self._bind_import(alias.asname or alias.name, values, sink, straight and all(isinstance(v, _Obj) for v in values))
+            self._bind_import(
+                alias.asname or alias.name,
+                values,
+                sink,
+                straight and all(isinstance(v, _Obj) for v in values),
+            )
         self.sinks = outer
 
     def _bind_import(self, name: str, values: list[_V], sink: _Sink, certain: bool) -> None:
@@ -924,14 +1396,20 @@ class _Scanner:
             return
         namespace = vars(base.obj)
         public = namespace.get("__all__")
-        names = [n for n in public if isinstance(n, str)] if isinstance(public, list | tuple) else [
-            n for n in namespace if not n.startswith("_")]
+        names = (
+            [n for n in public if isinstance(n, str)]
+            if isinstance(public, list | tuple)
+            else [n for n in namespace if not n.startswith("_")]
+        )
         origin = f"from {base.path} import *"
         outer = self.sinks
         for name in names:
             sink = _Sink()
             self.sinks = [*outer, sink] if self.scope.kind == "module" else outer
-            values = [self._with_origin(v, origin) for v in self._attr(base, name, stmt, text=f"{name} ({origin})")]
+            values = [
+                self._with_origin(v, origin)
+                for v in self._attr(base, name, stmt, text=f"{name} ({origin})")
+            ]
             self._bind_import(name, values, sink, straight)
         self.sinks = outer
 
@@ -946,7 +1424,11 @@ class _Scanner:
     # -- statements ---------------------------------------------------------------------------------
 
     def _stmt(self, node: ast.stmt) -> None:
-        if self.scope.kind == "module" and isinstance(node, _COMPOUND + (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
+        if self.scope.kind == "module" and isinstance(
+            node,
+            _COMPOUND
+            + (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom),
+        ):
             self._module_stmt(node, straight=False, extra=self.sinks)
             return
         if isinstance(node, ast.Expr):
@@ -958,7 +1440,11 @@ class _Scanner:
             if node.value is not None:
                 self._assign([node.target], node.value, node)
         elif isinstance(node, ast.AugAssign):
-            current = self._expr(node.target) if not isinstance(node.target, ast.Name) else self._load_name(node.target.id, node.target)
+            current = (
+                self._expr(node.target)
+                if not isinstance(node.target, ast.Name)
+                else self._load_name(node.target.id, node.target)
+            )
             self._assign([node.target], node.value, node, also=current)
         elif isinstance(node, ast.Return | ast.Expr):
             if node.value is not None:
@@ -999,7 +1485,9 @@ class _Scanner:
                 if item.optional_vars is not None:
                     self._store(item.optional_vars, [_UNK, *values], None)
             self._stmts(node.body)
-        elif isinstance(node, ast.Try) or (hasattr(ast, "TryStar") and isinstance(node, ast.TryStar)):
+        elif isinstance(node, ast.Try) or (
+            hasattr(ast, "TryStar") and isinstance(node, ast.TryStar)
+        ):
             self._stmts(node.body)
             for handler in node.handlers:
                 if handler.type is not None:
@@ -1027,7 +1515,7 @@ class _Scanner:
 
     def _loop(self, body: list[ast.stmt], test: ast.expr | None) -> None:
         """A loop body twice: silently first, so that what a later iteration reads is bound."""
-        for silent in ((True, False) if not self.silent else (True,)):
+        for silent in (True, False) if not self.silent else (True,):
             outer, self.silent = self.silent, silent or self.silent
             try:
                 if test is not None:
@@ -1063,7 +1551,9 @@ class _Scanner:
             else:
                 self._generic(child)
 
-    def _assign(self, targets: list[ast.expr], value: ast.expr, stmt: ast.stmt, also: list[_V] = ()) -> None:  # type: ignore[assignment]
+    def _assign(
+        self, targets: list[ast.expr], value: ast.expr, stmt: ast.stmt, also: Sequence[_V] = ()
+    ) -> None:
         rhs = _Sink()
         self.sinks.append(rhs)
         try:
@@ -1071,13 +1561,16 @@ class _Scanner:
         finally:
             self.sinks.remove(rhs)
         sink = self.sinks[0] if self.scope.kind == "module" and self.sinks else rhs
+
         def origin() -> str:
             return f"{_text(stmt, 50)}, line {stmt.lineno}"
 
         for target in targets:
             self._store(target, values, sink, origin=origin)
 
-    def _store(self, target: ast.expr, values: list[_V], sink: _Sink | None, origin: _How = "") -> None:
+    def _store(
+        self, target: ast.expr, values: list[_V], sink: _Sink | None, origin: _How = ""
+    ) -> None:
         if isinstance(target, ast.Name):
             if origin and self.scope.kind == "module" and any(isinstance(v, _Obj) for v in values):
                 text = _how(origin)
@@ -1102,7 +1595,9 @@ class _Scanner:
                     self._bind_name(key, values, sink)
                     return
                 if holder is not None:
-                    self._store_attr(holder, key, target, values, sink)  # vars(X)[k] = v, X.__dict__[k] = v
+                    self._store_attr(
+                        holder, key, target, values, sink
+                    )  # vars(X)[k] = v, X.__dict__[k] = v
                 return
             self._expr(target.value)
             self._expr(target.slice)
@@ -1115,10 +1610,16 @@ class _Scanner:
     def _innermost(self) -> _Sink:
         return self.sinks[-1] if self.sinks else _Sink()
 
-    def _store_attr(self, holder: ast.expr, attr: str, node: ast.AST, values: list[_V], sink: _Sink | None) -> None:
+    def _store_attr(
+        self, holder: ast.expr, attr: str, node: ast.AST, values: list[_V], sink: _Sink | None
+    ) -> None:
         bases = self._expr(holder)
         if attr in _DENIED_ATTRS:
-            self._deny(node, lambda: f"{_text(node)} = ... (replaces {_DENIED_ATTRS[attr]})", opaque=attr in _OPAQUE_ATTRS)
+            self._deny(
+                node,
+                lambda: f"{_text(node)} = ... (replaces {_DENIED_ATTRS[attr]})",
+                opaque=attr in _OPAQUE_ATTRS,
+            )
         if self.silent:
             return
         sink = sink or self._innermost()
@@ -1128,11 +1629,15 @@ class _Scanner:
         if any(isinstance(v, _Obj) and v.obj is builtins for v in bases):
             self._gbind(attr, values, sink)  # a new builtin: every unbound name may be it
         if not isinstance(holder, ast.Name) or any(isinstance(v, _Obj) for v in bases):
-            self.pseudo.setdefault(attr, []).append(sink)  # patched onto a shared object: readers of `.attr` see it
+            self.pseudo.setdefault(attr, []).append(
+                sink
+            )  # patched onto a shared object: readers of `.attr` see it
 
     def _bind_name(self, name: str, values: list[_V], sink: _Sink | None) -> None:
         scope = self.scope
-        while scope.kind == "comp" and name not in scope.locals:  # a walrus in a comprehension binds outside it
+        while (
+            scope.kind == "comp" and name not in scope.locals
+        ):  # a walrus in a comprehension binds outside it
             if scope.parent is None:
                 break
             scope = scope.parent
@@ -1158,7 +1663,9 @@ class _Scanner:
         while scope is not None and scope.kind != "module":
             if name in scope.globals:
                 return True
-            if scope.kind in ("function", "comp") and (name in scope.env or name in scope.nonlocals):
+            if scope.kind in ("function", "comp") and (
+                name in scope.env or name in scope.nonlocals
+            ):
                 return False
             if scope.kind == "class" and name in scope.env:
                 return False
@@ -1169,15 +1676,21 @@ class _Scanner:
 
     def _expr(self, node: ast.expr, *, as_call: bool = False) -> list[_V]:
         kind = type(node)
-        if kind is ast.Name:
-            return self._load_name(node.id, node, as_call=as_call) if type(node.ctx) is ast.Load else [_UNK]  # type: ignore[attr-defined]
+        if isinstance(node, ast.Name):
+            return (
+                self._load_name(node.id, node, as_call=as_call)
+                if type(node.ctx) is ast.Load
+                else [_UNK]
+            )
         if kind is ast.Attribute:
             return self._attribute(node, as_call=as_call)  # type: ignore[arg-type]
         if kind is ast.Call:
             return self._call(node)  # type: ignore[arg-type]
         if kind is ast.Constant:
             return [_UNK]
-        if kind is ast.BinOp:  # a long sum nests deep on the left: walked as a loop, not by recursion
+        if (
+            kind is ast.BinOp
+        ):  # a long sum nests deep on the left: walked as a loop, not by recursion
             rights: list[ast.expr] = []
             current: ast.expr = node
             while isinstance(current, ast.BinOp):
@@ -1230,10 +1743,14 @@ class _Scanner:
         self._generic(node)
         return [_UNK]
 
-    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp) -> None:
+    def _comprehension(
+        self, node: ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp
+    ) -> None:
         first = node.generators[0]
         self._expr(first.iter)
-        targets = {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+        targets = {
+            n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)
+        }
         parent: _Scope | None = self.scope
         while parent is not None and parent.kind == "class":
             parent = parent.parent
@@ -1269,21 +1786,30 @@ class _Scanner:
                 holder: _Scope | None = scope
                 if name in scope.nonlocals:
                     holder = scope.parent
-                    while holder is not None and not (holder.kind == "function" and name in holder.env):
+                    while holder is not None and not (
+                        holder.kind == "function" and name in holder.env
+                    ):
                         holder = holder.parent
                 values = (holder.env.get(name) if holder is not None else None) or [_UNK]
                 break
             scope = scope.parent
-        if values is None:  # a global: what it was bound to counts here too (a local was counted where it was set)
+        if (
+            values is None
+        ):  # a global: what it was bound to counts here too (a local was counted where it was set)
             values = self._load_global(name, node)
             for v in values:
                 if isinstance(v, _Obj):
-                    self._check_obj(v, node, name if not v.origin else f"{name} ({v.origin})", name_rule=False)
+                    self._check_obj(
+                        v, node, name if not v.origin else f"{name} ({v.origin})", name_rule=False
+                    )
         if not as_call:
             for v in values:
                 if isinstance(v, _Obj) and id(v.obj) in self.dangerous:
-                    self._deny(node, f"{name} (used as a value: calls through it cannot be followed)",
-                               opaque=id(v.obj) in self.opaque_builtins)
+                    self._deny(
+                        node,
+                        f"{name} (used as a value: calls through it cannot be followed)",
+                        opaque=id(v.obj) in self.opaque_builtins,
+                    )
         return values
 
     def _load_global(self, name: str, node: ast.AST) -> list[_V]:
@@ -1297,7 +1823,12 @@ class _Scanner:
         if name in vars(builtins):
             return [_Obj(vars(builtins)[name], f"builtins.{name}")]
         if self.star_unknown:
-            self._name_rule(name, node, f"{name} (from a `*` import of a module the scanner does not know)", method=False)
+            self._name_rule(
+                name,
+                node,
+                f"{name} (from a `*` import of a module the scanner does not know)",
+                method=False,
+            )
         return [_Unk()]
 
     def _attribute(self, node: ast.Attribute, *, as_call: bool = False) -> list[_V]:
@@ -1313,21 +1844,30 @@ class _Scanner:
             if len(values) == 1:
                 values = self._attr(values[0], step.attr, step)
             else:
-                values = _dedupe([v for value in values for v in self._attr(value, step.attr, step)])
+                values = _dedupe(
+                    [v for value in values for v in self._attr(value, step.attr, step)]
+                )
         if self.hit_count == before:
             self._internal_check(values, node, None)
         if not as_call:
             for v in values:
                 if isinstance(v, _Obj) and id(v.obj) in self.dangerous:
-                    self._deny(node, lambda: f"{_text(node)} (used as a value: calls through it cannot be followed)",
-                               opaque=id(v.obj) in self.opaque_builtins)
+                    self._deny(
+                        node,
+                        lambda: (
+                            f"{_text(node)} (used as a value: calls through it cannot be followed)"
+                        ),
+                        opaque=id(v.obj) in self.opaque_builtins,
+                    )
         return values
 
     def _attr(self, value: _V, attr: str, node: ast.AST, *, text: str | None = None) -> list[_V]:
         """The values of `value.attr`, recording what that reaches. `text`: how to show it (default: the node)."""
         shown: Callable[[], str] = (lambda: text) if text is not None else (lambda: _text(node))
         if attr in _DENIED_ATTRS:
-            self._deny(node, lambda: f"{shown()} ({_DENIED_ATTRS[attr]})", opaque=attr in _OPAQUE_ATTRS)
+            self._deny(
+                node, lambda: f"{shown()} ({_DENIED_ATTRS[attr]})", opaque=attr in _OPAQUE_ATTRS
+            )
             return [_Unk()]
         self._attr_read(attr)
         if isinstance(value, _Obj):
@@ -1342,22 +1882,36 @@ class _Scanner:
             return [_Unk()]
         path = f"{value.path}.{attr}" if value.path else ""
         if value.path and _module_denies(value.path, attr):
-            self._deny(node, lambda: f"{shown()} ({path} is not allowed here)", opaque=value.path in _OPAQUE_MODULES)
+            self._deny(
+                node,
+                lambda: f"{shown()} ({path} is not allowed here)",
+                opaque=value.path in _OPAQUE_MODULES,
+            )
             return [_Unk()]
         self._unknown_attr(attr, node, shown, method=not path.startswith("torch."), path=path)
         return [_Unk(path, value.origin)]
 
-    def _unknown_attr(self, attr: str, node: ast.AST, shown: Callable[[], str], *, method: bool, path: str = "") -> None:
+    def _unknown_attr(
+        self, attr: str, node: ast.AST, shown: Callable[[], str], *, method: bool, path: str = ""
+    ) -> None:
         """An attribute of something the scanner does not know: judged by its name."""
         if attr in _DANGEROUS_NAMES:
-            self._deny(node, lambda: f"{shown()} (named like {attr}, on an object the scanner does not know)",
-                       opaque=attr not in ("getattr", "attrgetter", "methodcaller", "import_module", "__import__"))
+            self._deny(
+                node,
+                lambda: f"{shown()} (named like {attr}, on an object the scanner does not know)",
+                opaque=attr
+                not in ("getattr", "attrgetter", "methodcaller", "import_module", "__import__"),
+            )
         elif _is_internal(path):
-            self._name_rule(attr, node, shown, method=False, note="the same op in torch's internals")
+            self._name_rule(
+                attr, node, shown, method=False, note="the same op in torch's internals"
+            )
         else:
             self._name_rule(attr, node, shown, method=method)
 
-    def _attr_of_object(self, value: _Obj, attr: str, node: ast.AST, shown: Callable[[], str], explicit: bool) -> list[_V]:
+    def _attr_of_object(
+        self, value: _Obj, attr: str, node: ast.AST, shown: Callable[[], str], explicit: bool
+    ) -> list[_V]:
         obj = value.obj
         unknown_path = f"{value.path}.{attr}"
         try:
@@ -1367,8 +1921,11 @@ class _Scanner:
                 modname = modname if isinstance(modname, str) else value.path
                 unknown_path = f"{modname}.{attr}"
                 if _module_denies(modname, attr):
-                    self._deny(node, lambda: f"{shown()} ({modname}.{attr} is not allowed here)",
-                               opaque=modname in _OPAQUE_MODULES)
+                    self._deny(
+                        node,
+                        lambda: f"{shown()} ({modname}.{attr} is not allowed here)",
+                        opaque=modname in _OPAQUE_MODULES,
+                    )
                     return [_Unk()]
                 if attr in namespace:
                     result = namespace[attr]
@@ -1377,7 +1934,9 @@ class _Scanner:
                 else:
                     raise AttributeError(attr)
                 path = unknown_path
-            elif attr == "__self__" and isinstance(obj, types.BuiltinFunctionType | types.MethodType | types.MethodWrapperType):
+            elif attr == "__self__" and isinstance(
+                obj, types.BuiltinFunctionType | types.MethodType | types.MethodWrapperType
+            ):
                 result = obj.__self__  # print.__self__ is the builtins module
                 path = unknown_path
             else:
@@ -1411,20 +1970,35 @@ class _Scanner:
             return
         denied = self.denied_ids.get(id(obj))
         if denied is not None:
-            self._deny(node, lambda: f"{_how(how)} ({denied[0]} is not allowed here)", opaque=denied[1])
+            self._deny(
+                node, lambda: f"{_how(how)} ({denied[0]} is not allowed here)", opaque=denied[1]
+            )
             return
         last = value.path.rpartition(".")[2]
         if name_rule and value.path.startswith("torch.") and last in self.fx.by_last:
             internal = _is_internal(value.path)
-            self._name_rule(last, node, how, method=False,
-                            note="the same op in torch's internals" if internal else "another name of the same op")
+            self._name_rule(
+                last,
+                node,
+                how,
+                method=False,
+                note="the same op in torch's internals"
+                if internal
+                else "another name of the same op",
+            )
 
-    def _name_rule(self, attr: str, node: ast.AST, how: _How, *, method: bool, note: str = "") -> None:
+    def _name_rule(
+        self, attr: str, node: ast.AST, how: _How, *, method: bool, note: str = ""
+    ) -> None:
         names = self.fx.by_last.get(attr)
         if not names:
             return
         if not note:
-            note = "a method or attribute of an unknown object, named like " if method else "named like "
+            note = (
+                "a method or attribute of an unknown object, named like "
+                if method
+                else "named like "
+            )
             note += _NAME
         elif _NAME not in note:
             note += f": {_NAME}"
@@ -1434,7 +2008,11 @@ class _Scanner:
         """The end of a dotted chain: something in torch's internals that is no public object is denied."""
         for v in values:
             if isinstance(v, _Obj):
-                if not _is_internal(v.path) or isinstance(v.obj, _PLAIN_TYPES) or id(v.obj) in _public_index():
+                if (
+                    not _is_internal(v.path)
+                    or isinstance(v.obj, _PLAIN_TYPES)
+                    or id(v.obj) in _public_index()
+                ):
                     continue
             elif not (isinstance(v, _Unk) and _is_internal(v.path)):
                 continue
@@ -1448,17 +2026,24 @@ class _Scanner:
         seen.add(cls)
         if attr in info.defined:
             return True
-        return any(isinstance(b, _Loc) and b.kind == "class" and self._defined_in(b.name, attr, seen) for b in info.bases)
+        return any(
+            isinstance(b, _Loc) and b.kind == "class" and self._defined_in(b.name, attr, seen)
+            for b in info.bases
+        )
 
     def _local_safe(self, values: list[_V]) -> bool:
         """Objects the submission defines, without torch in their classes: reading them by a computed name is fine."""
+
         def safe(cls: str, seen: set[str]) -> bool:
             info = self.classes.get(cls)
             if info is None or cls in seen:
                 return info is not None
             seen.add(cls)
-            return all((isinstance(b, _Loc) and b.kind == "class" and safe(b.name, seen))
-                       or (isinstance(b, _Obj) and b.obj in (object, torch.nn.Module)) for b in info.bases)
+            return all(
+                (isinstance(b, _Loc) and b.kind == "class" and safe(b.name, seen))
+                or (isinstance(b, _Obj) and b.obj in (object, torch.nn.Module))
+                for b in info.bases
+            )
 
         for v in values:
             if isinstance(v, _Loc) and v.kind == "func":
@@ -1470,8 +2055,9 @@ class _Scanner:
 
     # -- namespaces as dicts: globals()[k], vars(X)[k], X.__dict__[k] --------------------------------
 
-    def _namespace_pattern(self, container: ast.expr, key_node: ast.AST, *, computed: bool = False
-                           ) -> tuple[str, str, ast.expr | None] | None:
+    def _namespace_pattern(
+        self, container: ast.expr, key_node: ast.AST, *, computed: bool = False
+    ) -> tuple[str, str, ast.expr | None] | None:
         """`globals()[k]`, `vars(X)[k]`, `X.__dict__[k]` with a constant key: (kind, key, X). With
         `computed`, a key that is not constant is accepted too (as "")."""
         key = _const_str(key_node)
@@ -1481,14 +2067,26 @@ class _Scanner:
             key = ""
         if isinstance(container, ast.Attribute) and container.attr == "__dict__":
             return ("vars", key, container.value)
-        if isinstance(container, ast.Call) and isinstance(container.func, ast.Name) and not container.keywords:
+        if (
+            isinstance(container, ast.Call)
+            and isinstance(container.func, ast.Name)
+            and not container.keywords
+        ):
             name = container.func.id
             if self._is_global(name) and not self.gbind.get(name):
                 if name == "globals" and not container.args:
                     return ("globals", key, None)
                 if name in ("locals", "vars") and not container.args:
-                    return ("globals", key, None) if self.scope.kind == "module" else ("locals", key, None)
-                if name == "vars" and len(container.args) == 1 and not isinstance(container.args[0], ast.Starred):
+                    return (
+                        ("globals", key, None)
+                        if self.scope.kind == "module"
+                        else ("locals", key, None)
+                    )
+                if (
+                    name == "vars"
+                    and len(container.args) == 1
+                    and not isinstance(container.args[0], ast.Starred)
+                ):
                     return ("vars", key, container.args[0])
         return None
 
@@ -1497,7 +2095,13 @@ class _Scanner:
         if not key:  # read by a computed key: denied where it is read (a read rebinds nothing)
             if holder is not None:
                 self._expr(holder)
-            for part in (node.slice,) if isinstance(node, ast.Subscript) else node.args if isinstance(node, ast.Call) else ():
+            for part in (
+                (node.slice,)
+                if isinstance(node, ast.Subscript)
+                else node.args
+                if isinstance(node, ast.Call)
+                else ()
+            ):
                 self._expr(part)
             self._deny(node, lambda: f"{_text(node, 50)} (a namespace read by a computed name)")
             return [_UNK]
@@ -1515,7 +2119,12 @@ class _Scanner:
 
     def _call(self, node: ast.Call) -> list[_V]:
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr == "get" and node.args and not isinstance(node.args[0], ast.Starred):
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr == "get"
+            and node.args
+            and not isinstance(node.args[0], ast.Starred)
+        ):
             pattern = self._namespace_pattern(func.value, node.args[0], computed=True)
             if pattern is not None:  # globals().get("k"), vars(X).get("k"), X.__dict__.get("k")
                 values = self._namespace_read(pattern, node)
@@ -1561,7 +2170,10 @@ class _Scanner:
             return [_UNK]
         name = _const_str(name_node)
         if name is None:
-            if not (self._local_safe(args[0]) or all(isinstance(v, _Obj) and _plain_module(v.obj) for v in args[0])):
+            if not (
+                self._local_safe(args[0])
+                or all(isinstance(v, _Obj) and _plain_module(v.obj) for v in args[0])
+            ):
                 self._deny(node, lambda: f"getattr({_text(holder, 40)}, <computed>)")
             return [_UNK]
         before = self.hit_count
@@ -1575,7 +2187,11 @@ class _Scanner:
         name = _const_str(name_node) if name_node is not None else None
         if holder is None or name is None:
             if holder is None or not self._local_safe(args[0]):
-                self._deny(node, f"setattr({_text(holder, 40) if holder is not None else '...'}, <computed>, ...)", opaque=True)
+                self._deny(
+                    node,
+                    f"setattr({_text(holder, 40) if holder is not None else '...'}, <computed>, ...)",
+                    opaque=True,
+                )
             return [_UNK]
         value: list[_V] = args[2] if len(args) > 2 else [_UNK]
         self._store_attr(holder, name, node, value, None)
@@ -1594,7 +2210,13 @@ class _Scanner:
         return [_UNK]
 
     def _sp_code(self, node: ast.Call, args: list[list[_V]], kwargs: Any) -> list[_V]:
-        name = "eval" if self._is(node.func, eval) else "exec" if self._is(node.func, exec) else "compile"
+        name = (
+            "eval"
+            if self._is(node.func, eval)
+            else "exec"
+            if self._is(node.func, exec)
+            else "compile"
+        )
         self._deny(node, f"{name}(...) (runs code the scanner cannot follow)", opaque=True)
         source = self._arg(node, 0, "source")
         text = _const_str(source) if source is not None else None
@@ -1638,7 +2260,12 @@ class _Scanner:
             self._deny(node, "__import__(<computed>)")
             return [_UNK]
         fromlist = self._arg(node, 3, "fromlist")
-        wanted = name if fromlist is not None and not (isinstance(fromlist, ast.Constant) and not fromlist.value) else name.split(".")[0]
+        wanted = (
+            name
+            if fromlist is not None
+            and not (isinstance(fromlist, ast.Constant) and not fromlist.value)
+            else name.split(".")[0]
+        )
         return self._imported(node, wanted, "")
 
     def _sp_import_module(self, node: ast.Call, args: list[list[_V]], kwargs: Any) -> list[_V]:
@@ -1676,7 +2303,9 @@ class _Scanner:
         """Attribute names given as strings, on whatever object they will be applied to."""
         for part in parts:
             if part in _DENIED_ATTRS:
-                self._deny(node, f"{_text(node, 50)} ({_DENIED_ATTRS[part]})", opaque=part in _OPAQUE_ATTRS)
+                self._deny(
+                    node, f"{_text(node, 50)} ({_DENIED_ATTRS[part]})", opaque=part in _OPAQUE_ATTRS
+                )
             self._attr_read(part)
             self._name_rule(part, node, lambda: _text(node, 50), method=True)
 
@@ -1685,9 +2314,15 @@ class _Scanner:
             part = self._arg(node, index, name)
             if part is None or isinstance(part, ast.Lambda):
                 continue
-            if isinstance(part, ast.Name) and all(isinstance(v, _Loc) for v in self._load_name(part.id, part)):
+            if isinstance(part, ast.Name) and all(
+                isinstance(v, _Loc) for v in self._load_name(part.id, part)
+            ):
                 continue
-            self._deny(node, f"{_text(node.func, 20)}(...) with code in a string (runs code the scanner cannot follow)", opaque=True)
+            self._deny(
+                node,
+                f"{_text(node.func, 20)}(...) with code in a string (runs code the scanner cannot follow)",
+                opaque=True,
+            )
             text = _const_str(part)
             if text is not None:
                 self._string_code(node, text, mode="exec", note="in the string timeit runs")
@@ -1704,7 +2339,11 @@ class _Scanner:
             if node in seen:
                 continue
             seen.add(node)
-            sinks = self.pseudo.get(node[1:], []) if node.startswith(".") else [s for _, s in self.gbind.get(node, ())]
+            sinks = (
+                self.pseudo.get(node[1:], [])
+                if node.startswith(".")
+                else [s for _, s in self.gbind.get(node, ())]
+            )
             for sink in sinks:
                 if id(sink) in seen_sinks:
                     continue
@@ -1716,7 +2355,9 @@ class _Scanner:
         return hits
 
     def charges(self, forbidden: Mapping[str, Sequence[str]]) -> dict[str, list[Use]]:
-        everyone: list[_Hit] = []  # module-level code that may rebind anything: it counts for every function
+        everyone: list[
+            _Hit
+        ] = []  # module-level code that may rebind anything: it counts for every function
         for sink in self.import_sinks:
             now = [h for h in sink.hits if not h.late]
             starts = [*sink.reads, *("." + a for a in sink.attrs if a in self.pseudo)]
@@ -1739,5 +2380,10 @@ class _Scanner:
                         continue
                 use = Use(name, hit.label, hit.line, hit.how.replace(_NAME, name))
                 uses.setdefault((use.name, use.label, use.line, use.how), (hit.order, use))
-            out[function] = [u for _, u in sorted(uses.values(), key=lambda p: (p[0], p[1].line, p[1].name, p[1].how))]
+            out[function] = [
+                u
+                for _, u in sorted(
+                    uses.values(), key=lambda p: (p[0], p[1].line, p[1].name, p[1].how)
+                )
+            ]
         return out

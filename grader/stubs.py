@@ -46,7 +46,9 @@ def strip_solution(source: str, *, filename: str = "solution.py") -> str:
     for number, line in enumerate(source.splitlines(), start=1):
         if m := BEGIN.match(line):
             if inside is not None:
-                raise ConfigError(f"{filename}:{number}: BEGIN SOLUTION inside another solution region")
+                raise ConfigError(
+                    f"{filename}:{number}: BEGIN SOLUTION inside another solution region"
+                )
             inside = number
             task = tasks.get(number, "implement this").replace("\\", "\\\\").replace('"', '\\"')
             out.append(f'{m.group("indent")}raise NotImplementedError("{task}")')
@@ -71,13 +73,19 @@ def _segments(stub: str) -> list[tuple[str, str]]:
     lines = stub.splitlines()
     cells: list[tuple[str, str]] = []
     body = tree.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(getattr(body[0], "value", None), ast.Constant)
+    ):
         doc = ast.get_docstring(tree) or ""
         cells.append(("markdown", doc))
         body = body[1:]
     imports = [n for n in body if isinstance(n, ast.Import | ast.ImportFrom)]
     if imports:
-        cells.append(("code", "\n".join("\n".join(lines[n.lineno - 1 : n.end_lineno]) for n in imports)))
+        cells.append(
+            ("code", "\n".join("\n".join(lines[n.lineno - 1 : n.end_lineno]) for n in imports))
+        )
     for node in body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             continue

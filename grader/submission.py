@@ -64,7 +64,11 @@ class Submission:
             tree = parse(self.cells[0].source)
         except (SyntaxError, ValueError):
             return {}
-        return {n.name: n.lineno for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+        return {
+            n.name: n.lineno
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        }
 
     def compile_error(self) -> str | None:
         """For a .py file: the syntax error that keeps the whole file from loading, if any."""
@@ -98,13 +102,17 @@ def load_submission(path: Path, *, module: str) -> Submission:
         return _from_py(path, _read_bytes(path))
     if path.suffix == ".ipynb":
         return _from_notebook(path, _read_bytes(path))
-    raise SubmissionError(f"{path.name}: expected a .py file, a .ipynb notebook, a folder or a .zip")
+    raise SubmissionError(
+        f"{path.name}: expected a .py file, a .ipynb notebook, a folder or a .zip"
+    )
 
 
 def _read_bytes(path: Path) -> bytes:
     size = path.stat().st_size
     if size > MAX_SOURCE_BYTES:
-        raise SubmissionError(f"{path.name} is {size // 1024 // 1024} MB: too large to be a submission")
+        raise SubmissionError(
+            f"{path.name} is {size // 1024 // 1024} MB: too large to be a submission"
+        )
     return path.read_bytes()
 
 
@@ -112,7 +120,9 @@ def _decode(name: str, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SubmissionError(f"{name} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+        raise SubmissionError(
+            f"{name} is not UTF-8 text (byte {exc.start}): save it as UTF-8"
+        ) from None
 
 
 def _from_py(path: Path, data: bytes) -> Submission:
@@ -120,7 +130,9 @@ def _from_py(path: Path, data: bytes) -> Submission:
 
 
 def _from_notebook(path: Path, data: bytes) -> Submission:
-    cells = [Cell(index, f"cell {index}", source) for index, source in notebook_cells(path.name, data)]
+    cells = [
+        Cell(index, f"cell {index}", source) for index, source in notebook_cells(path.name, data)
+    ]
     return Submission(path, "ipynb", cells)
 
 
@@ -143,7 +155,9 @@ def _pick(candidates: list[str], *, module: str, where: str) -> str:
             return top[0]
         if len(notebooks) == 1 and len(top) == 2:
             return notebooks[0]
-        raise SubmissionError(f"{where} holds several candidate files ({', '.join(sorted(wanted)[:5])}): keep one")
+        raise SubmissionError(
+            f"{where} holds several candidate files ({', '.join(sorted(wanted)[:5])}): keep one"
+        )
     return wanted[0]
 
 
@@ -158,7 +172,9 @@ def refuse_unsafe_paths(archive: str, members: list[zipfile.ZipInfo]) -> None:
     for member in members:
         parts = PurePosixPath(member.filename.replace("\\", "/")).parts
         if member.filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
-            raise SubmissionError(f"{archive} contains an unsafe path ({member.filename!r}): refused")
+            raise SubmissionError(
+                f"{archive} contains an unsafe path ({member.filename!r}): refused"
+            )
 
 
 def _from_zip(path: Path, *, module: str) -> Submission:
@@ -170,7 +186,9 @@ def _from_zip(path: Path, *, module: str) -> Submission:
     if len(members) > MAX_ZIP_MEMBERS:
         raise SubmissionError(f"{path.name} holds {len(members)} files: too many for a submission")
     if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
-        raise SubmissionError(f"{path.name} unpacks to more than {MAX_ZIP_BYTES // 1024 // 1024} MB")
+        raise SubmissionError(
+            f"{path.name} unpacks to more than {MAX_ZIP_BYTES // 1024 // 1024} MB"
+        )
     refuse_unsafe_paths(path.name, members)
     chosen = _pick([m.filename for m in members], module=module, where=path.name)
     data = archive.read(chosen)

@@ -12,15 +12,49 @@ from collections.abc import Iterable
 from grader.notebook import parse
 from grader.submission import Cell
 
-SUSPECT_MODULES = {"_pytest", "pytest", "grader", "ctypes", "gc", "inspect", "socket", "subprocess", "multiprocessing", "signal", "builtins", "resource", "pty"}
+SUSPECT_MODULES = {
+    "_pytest",
+    "pytest",
+    "grader",
+    "ctypes",
+    "gc",
+    "inspect",
+    "socket",
+    "subprocess",
+    "multiprocessing",
+    "signal",
+    "builtins",
+    "resource",
+    "pty",
+}
 SUSPECT_ATTRS = {
-    ("sys", "_getframe"), ("sys", "modules"), ("sys", "exit"), ("os", "_exit"), ("os", "fork"), ("os", "setsid"),
-    ("os", "kill"), ("os", "killpg"), ("os", "system"), ("os", "popen"), ("os", "execv"), ("os", "environ"),
-    ("os", "read"), ("os", "write"), ("os", "dup2"),
+    ("sys", "_getframe"),
+    ("sys", "modules"),
+    ("sys", "exit"),
+    ("os", "_exit"),
+    ("os", "fork"),
+    ("os", "setsid"),
+    ("os", "kill"),
+    ("os", "killpg"),
+    ("os", "system"),
+    ("os", "popen"),
+    ("os", "execv"),
+    ("os", "environ"),
+    ("os", "read"),
+    ("os", "write"),
+    ("os", "dup2"),
 }
 PATCHED_OWNERS = {"torch", "math", "numpy", "np", "pytest", "builtins", "testing", "sys", "os"}
 SUSPECT_STRINGS = ("reference", "golden", "/proc/", "solution.py", "test_hidden")
-WATCHED = (ast.Import, ast.ImportFrom, ast.Attribute, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Call)
+WATCHED = (
+    ast.Import,
+    ast.ImportFrom,
+    ast.Attribute,
+    ast.Assign,
+    ast.AugAssign,
+    ast.AnnAssign,
+    ast.Call,
+)
 
 
 def scan(cells: Iterable[Cell]) -> list[str]:
@@ -50,11 +84,19 @@ def _dotted(node: ast.AST) -> str:
 
 def _suspect(node: ast.AST) -> str:
     if isinstance(node, ast.Import | ast.ImportFrom):
-        names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+        names = (
+            [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else [a.name for a in node.names]
+        )
         for name in names:
             if name.split(".")[0] in SUSPECT_MODULES:
                 return f"imports {name}"
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and (node.value.id, node.attr) in SUSPECT_ATTRS:
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and (node.value.id, node.attr) in SUSPECT_ATTRS
+    ):
         return f"uses {node.value.id}.{node.attr}"
     if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]

@@ -75,5 +75,7 @@ def variant_for(exercise: Exercise, student: str, *, variants: int | None = None
 
 def variant_seed(exercise: Exercise, index: int, *, secret: bytes | None = None) -> Variant:
     secret = secret if secret is not None else course_secret(exercise)
-    seed = _mac(secret, f"seed\0{exercise.name}\0{index}") % (2**47) + 1  # small enough for `seed * k + j`
+    seed = (
+        _mac(secret, f"seed\0{exercise.name}\0{index}") % (2**47) + 1
+    )  # small enough for `seed * k + j`
     return Variant(index, seed)

@@ -48,7 +48,10 @@ def encode(value: Any, _depth: int = 0) -> dict[str, Any]:
         kind = "tuple" if t is tuple else "list"
         return {"k": kind, "v": [encode(x, _depth + 1) for x in value[:10_000]]}
     if t is dict or (isinstance(value, dict) and all(type(k) is str for k in value)):
-        return {"k": "dict", "v": {str(k): encode(v, _depth + 1) for k, v in list(value.items())[:10_000]}}
+        return {
+            "k": "dict",
+            "v": {str(k): encode(v, _depth + 1) for k, v in list(value.items())[:10_000]},
+        }
     return {"k": "other", "type": f"{t.__module__}.{t.__qualname__}"[:200]}
 
 
@@ -102,7 +105,12 @@ class _Decoder:
             return v
         if kind == "int" and (type(v) is int or (type(v) is str and len(v) <= 40)):
             return int(v)
-        if kind == "float" and isinstance(v, int | float | str) and type(v) is not bool and (type(v) is not str or v in ("nan", "inf", "-inf")):
+        if (
+            kind == "float"
+            and isinstance(v, int | float | str)
+            and type(v) is not bool
+            and (type(v) is not str or v in ("nan", "inf", "-inf"))
+        ):
             return float(v)
         if kind == "str" and type(v) is str and len(v) <= MAX_STR:
             return v
@@ -114,7 +122,11 @@ class _Decoder:
         if kind == "dtype" and type(v) is str:
             return parse_dtype(v)
         if kind == "device" and type(v) is str:
-            return torch.device(v) if v in ("cpu", "cuda", "mps", "meta", "xpu") else Opaque(f"device {v[:40]!r}")
+            return (
+                torch.device(v)
+                if v in ("cpu", "cuda", "mps", "meta", "xpu")
+                else Opaque(f"device {v[:40]!r}")
+            )
         if kind == "tensor":
             t = _decode_tensor(node)
             if isinstance(t, torch.Tensor):
@@ -155,7 +167,11 @@ def _decode_tensor(node: dict[str, Any]) -> torch.Tensor | TensorMeta:
     dtype = parse_dtype(str(node.get("dtype")))
     shape = node.get("shape")
     device = node.get("device")
-    if type(shape) is not list or len(shape) > _MAX_DEPTH or not all(type(s) is int and 0 <= s < 2**40 for s in shape):
+    if (
+        type(shape) is not list
+        or len(shape) > _MAX_DEPTH
+        or not all(type(s) is int and 0 <= s < 2**40 for s in shape)
+    ):
         raise WireError("malformed tensor shape")
     if device not in DEVICES:
         raise WireError("malformed tensor device")

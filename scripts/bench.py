@@ -39,10 +39,14 @@ RSS_WRAPPER = (
 )
 
 
-def run_cmd(argv: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None) -> tuple[float, float]:
+def run_cmd(
+    argv: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> tuple[float, float]:
     """Wall seconds of one run of `argv`, and the peak RSS (MB) of its largest process."""
     start = time.perf_counter()
-    proc = subprocess.run([PY, "-c", RSS_WRAPPER, *argv], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        [PY, "-c", RSS_WRAPPER, *argv], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True
+    )
     wall = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -57,8 +61,16 @@ def measure(label: str, argv: list[str], runs: int, **kw: object) -> dict[str, f
         wall, peak = run_cmd(argv, **kw)
         walls.append(wall)
         peaks.append(peak)
-    row = {"median": statistics.median(walls), "min": min(walls), "max": max(walls), "peak_mb": max(peaks)}
-    print(f"{label:<58} {row['median']:7.2f} s  (min {row['min']:.2f}, max {row['max']:.2f})  peak {row['peak_mb']:6.0f} MB", flush=True)
+    row = {
+        "median": statistics.median(walls),
+        "min": min(walls),
+        "max": max(walls),
+        "peak_mb": max(peaks),
+    }
+    print(
+        f"{label:<58} {row['median']:7.2f} s  (min {row['min']:.2f}, max {row['max']:.2f})  peak {row['peak_mb']:6.0f} MB",
+        flush=True,
+    )
     return row
 
 
@@ -136,12 +148,28 @@ print(json.dumps([once() for _ in range(int(sys.argv[4]))]))
 def plain_floor(runs: int) -> list[float]:
     """Seconds of one pass of every test function, called directly against the reference, warm."""
     with tempfile.TemporaryDirectory(prefix="bench-plain-") as tmp:
-        for group, folder in (("public", ROOT / "exercises/ex2/tests"), ("hidden", ROOT / "reference/ex2/tests")):
+        for group, folder in (
+            ("public", ROOT / "exercises/ex2/tests"),
+            ("hidden", ROOT / "reference/ex2/tests"),
+        ):
             (Path(tmp) / "tests" / group).mkdir(parents=True)
             for path in folder.glob("test_*.py"):
                 shutil.copy(path, Path(tmp) / "tests" / group)
-        out = subprocess.run([PY, "-c", PLAIN, str(ROOT / "scripts/peers"), str(ROOT / "reference/ex2/solution.py"), tmp, str(runs)],
-                             cwd=ROOT, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                PY,
+                "-c",
+                PLAIN,
+                str(ROOT / "scripts/peers"),
+                str(ROOT / "reference/ex2/solution.py"),
+                tmp,
+                str(runs),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -153,17 +181,29 @@ def make_class(folder: Path, size: int) -> None:
     from grader.stubs import _segments
 
     solution = (ROOT / "reference/ex2/solution.py").read_text()
-    solution = "\n".join(line for line in solution.splitlines() if "# BEGIN SOLUTION" not in line and "# END SOLUTION" not in line)
+    solution = "\n".join(
+        line
+        for line in solution.splitlines()
+        if "# BEGIN SOLUTION" not in line and "# END SOLUTION" not in line
+    )
     bugs = {"relu": ("return x.clamp(min=0)", "return x.clamp(min=0.1)")}
     for i in range(size):
         source = solution
         if i % 4 == 3:
             source = source.replace(*bugs["relu"])
         nb = nbformat.v4.new_notebook()
-        nb.cells.append(nbformat.v4.new_code_cell("%matplotlib inline\nimport matplotlib.pyplot as plt"))
+        nb.cells.append(
+            nbformat.v4.new_code_cell("%matplotlib inline\nimport matplotlib.pyplot as plt")
+        )
         for kind, text in _segments(source):
-            nb.cells.append(nbformat.v4.new_markdown_cell(text) if kind == "markdown" else nbformat.v4.new_code_cell(text))
-        nb.cells.append(nbformat.v4.new_code_cell("model = MLP(2, 16, 2)\nprint(model)\nplt.plot([1, 2])"))
+            nb.cells.append(
+                nbformat.v4.new_markdown_cell(text)
+                if kind == "markdown"
+                else nbformat.v4.new_code_cell(text)
+            )
+        nb.cells.append(
+            nbformat.v4.new_code_cell("model = MLP(2, 16, 2)\nprint(model)\nplt.plot([1, 2])")
+        )
         nbformat.write(nb, folder / f"student{i:02d}.ipynb")
 
 
@@ -174,18 +214,40 @@ def main() -> None:
     args = parser.parse_args()
     env = {**os.environ, "COLUMNS": "100"}
     grade = [str(Path(PY).parent / "grade")]
-    print(f"machine: {os.cpu_count()} cores · python {sys.version.split()[0]} · {args.runs} runs each (median, min, max)")
+    print(
+        f"machine: {os.cpu_count()} cores · python {sys.version.split()[0]} · {args.runs} runs each (median, min, max)"
+    )
     a = measure("(a) python -c 'import torch'", [PY, "-c", "import torch"], args.runs)
-    b = measure("(b) compute floor: all tests vs the reference, one process", [PY, "-c", FLOOR, str(ROOT)], args.runs)
-    c = measure("(c) grade ex2 reference (cold start, sandbox, hidden tests)", [*grade, "ex2", "reference/ex2/solution.py"], args.runs, env=env)
-    out = subprocess.run([PY, "-c", WARM, "reference/ex2/solution.py", str(args.runs)], cwd=ROOT, capture_output=True, text=True, check=True)
+    b = measure(
+        "(b) compute floor: all tests vs the reference, one process",
+        [PY, "-c", FLOOR, str(ROOT)],
+        args.runs,
+    )
+    c = measure(
+        "(c) grade ex2 reference (cold start, sandbox, hidden tests)",
+        [*grade, "ex2", "reference/ex2/solution.py"],
+        args.runs,
+        env=env,
+    )
+    out = subprocess.run(
+        [PY, "-c", WARM, "reference/ex2/solution.py", str(args.runs)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     warm = json.loads(out.stdout.strip().splitlines()[-1])
     totals = [total for total, _ in warm]
     d = statistics.median(totals)
-    own = statistics.median(running for _, running in warm)  # the submission's and its tests' own time in the child
+    own = statistics.median(
+        running for _, running in warm
+    )  # the submission's and its tests' own time in the child
     overhead = statistics.median(total - running for total, running in warm)
     plain = statistics.median(plain_floor(max(args.runs, 5)))
-    print(f"{'(d) one submission through a warm worker':<58} {d:7.2f} s  (min {min(totals):.2f}, max {max(totals):.2f})", flush=True)
+    print(
+        f"{'(d) one submission through a warm worker':<58} {d:7.2f} s  (min {min(totals):.2f}, max {max(totals):.2f})",
+        flush=True,
+    )
     print(f"{'    the submission and its tests ran in the child':<58} {own:7.2f} s", flush=True)
     print(f"{'    the same test functions called directly, warm':<58} {plain:7.2f} s", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-class-") as tmp:
@@ -194,21 +256,48 @@ def main() -> None:
         make_class(folder, args.class_size)
         results = Path(tmp) / "results"
         # every run records its students' input variants afresh: the variant caches go first
-        fresh = f"rm -f {ROOT}/reference/ex2/.golden-cache/*-s*.json; exec \"$@\""
-        e = measure(f"(e) grade batch ex2, {args.class_size} notebooks, --jobs 2 (variants recorded)",
-                    ["sh", "-c", fresh, "sh", *grade, "batch", "ex2", str(folder), "--out", str(results), "--jobs", "2", "--force"],
-                    max(1, args.runs // 2), env=env)
+        fresh = f'rm -f {ROOT}/reference/ex2/.golden-cache/*-s*.json; exec "$@"'
+        e = measure(
+            f"(e) grade batch ex2, {args.class_size} notebooks, --jobs 2 (variants recorded)",
+            [
+                "sh",
+                "-c",
+                fresh,
+                "sh",
+                *grade,
+                "batch",
+                "ex2",
+                str(folder),
+                "--out",
+                str(results),
+                "--jobs",
+                "2",
+                "--force",
+            ],
+            max(1, args.runs // 2),
+            env=env,
+        )
         rows = (results / "gradebook.csv").read_text().splitlines()[1:]
         assert len(rows) == args.class_size, rows
         shutil.rmtree(results, ignore_errors=True)
     print()
-    print(f"cold grade / import torch:                 {c['median'] / a['median']:5.2f}x   (target ≤ 2)")
+    print(
+        f"cold grade / import torch:                 {c['median'] / a['median']:5.2f}x   (target ≤ 2)"
+    )
     print(f"cold grade / compute floor:                {c['median'] / b['median']:5.2f}x")
-    print(f"warm per-submission overhead:              {overhead * 1000:5.0f} ms beyond the time its code and tests ran in the child")
-    print(f"                                           {(d - plain) * 1000:5.0f} ms beyond the plain floor (target < 150 ms)")
-    print(f"batch of {args.class_size}, --jobs 2:                    {e['median']:5.1f} s   (target < 15 s) · "
-          f"{e['median'] / args.class_size * 1000:.0f} ms a notebook")
-    print(f"peak memory, largest process of the batch: {e['peak_mb']:5.0f} MB  (target < 600 MB a worker)")
+    print(
+        f"warm per-submission overhead:              {overhead * 1000:5.0f} ms beyond the time its code and tests ran in the child"
+    )
+    print(
+        f"                                           {(d - plain) * 1000:5.0f} ms beyond the plain floor (target < 150 ms)"
+    )
+    print(
+        f"batch of {args.class_size}, --jobs 2:                    {e['median']:5.1f} s   (target < 15 s) · "
+        f"{e['median'] / args.class_size * 1000:.0f} ms a notebook"
+    )
+    print(
+        f"peak memory, largest process of the batch: {e['peak_mb']:5.0f} MB  (target < 600 MB a worker)"
+    )
 
 
 if __name__ == "__main__":

@@ -50,13 +50,19 @@ class CliRun:
 def cli(tmp_path: Path):
     """Run `grade ...` as a user would, in a subprocess; parse --json when it was written."""
 
-    def run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 300) -> CliRun:
+    def run(
+        *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 300
+    ) -> CliRun:
         out_json = tmp_path / f"result-{len(list(tmp_path.iterdir()))}.json"
         argv = [sys.executable, "-m", "grader", *args]
         if args and args[0] not in ("build",) and "--json" not in args:
             argv += ["--json", str(out_json)]
         proc = subprocess.run(
-            argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+            argv,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})},
         )
         result = json.loads(out_json.read_text()) if out_json.is_file() else None

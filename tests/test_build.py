@@ -16,8 +16,13 @@ from grader.stubs import strip_solution
 
 
 def test_checked_in_stubs_and_goldens_match_the_reference():
-    proc = subprocess.run([sys.executable, "-m", "grader", "build", "ex2", "--check"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", "build", "ex2", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "up to date" in proc.stdout
 
@@ -53,4 +58,7 @@ def test_unbalanced_markers_are_a_config_error():
 
 def test_stub_keeps_docstring_and_states_task():
     src = 'def relu(x):\n    """Return max(x, 0)."""\n    # BEGIN SOLUTION\n    return x.clamp(min=0)\n    # END SOLUTION\n'
-    assert strip_solution(src) == 'def relu(x):\n    """Return max(x, 0)."""\n    raise NotImplementedError("relu: Return max(x, 0).")\n'
+    assert (
+        strip_solution(src)
+        == 'def relu(x):\n    """Return max(x, 0)."""\n    raise NotImplementedError("relu: Return max(x, 0).")\n'
+    )

@@ -28,7 +28,9 @@ def _golden(name: str, text: str) -> None:
     if UPDATE:
         path.parent.mkdir(exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    assert text == path.read_text(encoding="utf-8"), f"{name} changed: review it, then `make goldens`"
+    assert text == path.read_text(encoding="utf-8"), (
+        f"{name} changed: review it, then `make goldens`"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +39,33 @@ def github_run(tmp_path_factory):
     repo = tmp_path_factory.mktemp("repo")
     shutil.copy(SUBMISSIONS / "bug_mse_loss.py", repo / "ex2.py")
     summary, output = repo / "summary.md", repo / "output.txt"
-    env = {**os.environ, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output),
-           "GRADER_ROOT": str(ROOT), "COLUMNS": "120"}
-    proc = subprocess.run([sys.executable, "-m", "grader", "ex2", "ex2.py", "--public-only", "--junit", "junit.xml",
-                           "--json", "results.json"], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(output),
+        "GRADER_ROOT": str(ROOT),
+        "COLUMNS": "120",
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grader",
+            "ex2",
+            "ex2.py",
+            "--public-only",
+            "--junit",
+            "junit.xml",
+            "--json",
+            "results.json",
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return proc, repo, summary.read_text(), output.read_text()
 
 
@@ -48,15 +73,24 @@ def test_annotations_point_at_the_students_function(github_run):
     proc, repo, _, _ = github_run
     assert proc.returncode == 0
     lines = [line for line in proc.stdout.splitlines() if line.startswith("::")]
-    line = next(i for i, text in enumerate((repo / "ex2.py").read_text().splitlines(), 1) if text.startswith("def mse_loss"))
-    _golden("annotations.txt", "\n".join(lines).replace(f"line={line}", "line=<def mse_loss>") + "\n")
+    line = next(
+        i
+        for i, text in enumerate((repo / "ex2.py").read_text().splitlines(), 1)
+        if text.startswith("def mse_loss")
+    )
+    _golden(
+        "annotations.txt", "\n".join(lines).replace(f"line={line}", "line=<def mse_loss>") + "\n"
+    )
     assert all(f"::error file=ex2.py,line={line}," in x for x in lines)
 
 
 def test_step_summary_markdown(github_run):
     _, _, summary, _ = github_run
     assert "Hidden tests will be run at the deadline" in summary
-    _golden("step_summary.md", re.sub(r"<sub>Protections: .*</sub>", "<sub>Protections: …</sub>", summary))
+    _golden(
+        "step_summary.md",
+        re.sub(r"<sub>Protections: .*</sub>", "<sub>Protections: …</sub>", summary),
+    )
 
 
 def test_classroom_payload_decoded_field_by_field(github_run):
@@ -73,7 +107,12 @@ def test_classroom_payload_decoded_field_by_field(github_run):
         assert set(test) >= {"name", "status", "message", "score"}
         assert test["status"] in ("pass", "fail")
         assert isinstance(test["score"], float | int)
-    assert sum(t["score"] for t in payload["tests"]) == results["score"] == float(outputs["score"]) == 58
+    assert (
+        sum(t["score"] for t in payload["tests"])
+        == results["score"]
+        == float(outputs["score"])
+        == 58
+    )
     failed = [t for t in payload["tests"] if t["status"] == "fail"]
     assert failed and all(t["score"] == 0 and t["message"] for t in failed)
 
@@ -92,8 +131,13 @@ def test_junit_is_valid_and_counts_failures(github_run):
 def test_fail_under_and_exit_codes_in_ci(tmp_path):
     shutil.copy(SUBMISSIONS / "bug_mse_loss.py", tmp_path / "ex2.py")
     env = {**os.environ, "GRADER_ROOT": str(ROOT), "GITHUB_ACTIONS": "true"}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "grader", "ex2", "ex2.py", "--public-only", *a], cwd=tmp_path,  # noqa: E731
-                                    env=env, capture_output=True, text=True, timeout=300).returncode
+
+    def run(*a: str) -> int:
+        argv = [sys.executable, "-m", "grader", "ex2", "ex2.py", "--public-only", *a]
+        return subprocess.run(
+            argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        ).returncode
+
     assert run("--fail-under", "58.5") == 1
     assert run("--fail-under", "58") == 0
 
@@ -101,26 +145,45 @@ def test_fail_under_and_exit_codes_in_ci(tmp_path):
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
     out = tmp_path_factory.mktemp("release") / "ex2-template"
-    proc = subprocess.run([sys.executable, "-m", "grader", "release", "ex2", "--out", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", "release", "ex2", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
 
 
 def test_release_holds_no_hidden_material(release):
     names = {p.relative_to(release).as_posix() for p in release.rglob("*") if p.is_file()}
-    assert {"ex2.py", "ex2.ipynb", "README.md", "grading.toml", "golden.json", "tests/test_public.py", "requirements.txt",
-            ".github/workflows/classroom.yml"} <= names
+    assert {
+        "ex2.py",
+        "ex2.ipynb",
+        "README.md",
+        "grading.toml",
+        "golden.json",
+        "tests/test_public.py",
+        "requirements.txt",
+        ".github/workflows/classroom.yml",
+    } <= names
     hidden_source = (ROOT / "reference/ex2/tests/test_hidden.py").read_text()
     hidden_tests = re.findall(r"^def (test_\w+)", hidden_source, flags=re.M)
     solution = (ROOT / "reference/ex2/solution.py").read_text()
-    secret_lines = {line.strip() for line in solution.split("# BEGIN SOLUTION")[1].split("# END SOLUTION")[0].splitlines() if line.strip()}
+    secret_lines = {
+        line.strip()
+        for line in solution.split("# BEGIN SOLUTION")[1].split("# END SOLUTION")[0].splitlines()
+        if line.strip()
+    }
     for path in release.rglob("*"):
         if not path.is_file():
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
         assert not any(name in text for name in hidden_tests), path
-        if ".grader" not in path.relative_to(release).parts:  # the grader's own source names its markers
+        if (
+            ".grader" not in path.relative_to(release).parts
+        ):  # the grader's own source names its markers
             assert "BEGIN SOLUTION" not in text and "test_hidden" not in text, path
         if path.suffix == ".py" and path.name == "ex2.py":
             assert not secret_lines & {line.strip() for line in text.splitlines()}, path
@@ -131,14 +194,32 @@ def test_release_grades_stubs_zero_and_reference_code_full_public_points(release
     env = {k: v for k, v in os.environ.items() if k != "GRADER_ROOT"}
     copy = tmp_path / "student"
     shutil.copytree(release, copy)
-    stub = subprocess.run([sys.executable, "-m", "grader", "ex2", "--json", "r.json"], cwd=copy, env=env, capture_output=True, text=True, timeout=300)
+    stub = subprocess.run(
+        [sys.executable, "-m", "grader", "ex2", "--json", "r.json"],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert stub.returncode == 0, stub.stdout
     assert json.loads((copy / "r.json").read_text())["score"] == 0
     assert "hidden tests not run: 40 of 100 points not graded" in stub.stdout
     shutil.copy(ROOT / "reference/ex2/solution.py", copy / "ex2.py")
-    full = subprocess.run([sys.executable, "-m", "grader", "ex2", "--json", "r.json"], cwd=copy, env=env, capture_output=True, text=True, timeout=300)
+    full = subprocess.run(
+        [sys.executable, "-m", "grader", "ex2", "--json", "r.json"],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     data = json.loads((copy / "r.json").read_text())
-    assert (data["score"], data["max_score"], data["extra_data"]["hidden_tests_run"]) == (60, 100, False), full.stdout
+    assert (data["score"], data["max_score"], data["extra_data"]["hidden_tests_run"]) == (
+        60,
+        100,
+        False,
+    ), full.stdout
 
 
 def test_workflow_steps_run_locally_give_the_grade(release, tmp_path):
@@ -160,19 +241,51 @@ def test_workflow_steps_run_locally_give_the_grade(release, tmp_path):
     shutil.copy(SUBMISSIONS / "bug_softmax.py", repo / "ex2.py")
     # install: the requirements' grader line is a buildable package (torch comes from the pinned CPU wheel)
     assert install["run"] == "python -m pip install -r requirements.txt"
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--no-build-isolation",
-                          "--no-index", "./.grader"], cwd=repo, capture_output=True, text=True, timeout=300)
+    pip = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "./.grader",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert pip.returncode == 0 and "Would install grader-" in pip.stdout, pip.stdout + pip.stderr
     output = repo / "gh_output"
     bin_dir = Path(sys.executable).parent
-    env = {k: v for k, v in os.environ.items() if k != "GRADER_ROOT"} | {"GITHUB_OUTPUT": str(output), "GITHUB_ACTIONS": "true",
-                                                                       "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    proc = subprocess.run(grade_step["run"], shell=True, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k != "GRADER_ROOT"} | {
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_ACTIONS": "true",
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+    }
+    proc = subprocess.run(
+        grade_step["run"],
+        shell=True,
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = dict(line.split("=", 1) for line in output.read_text().splitlines())["result"]
     reported = sum(t["score"] for t in json.loads(base64.b64decode(result))["tests"])
-    direct = subprocess.run([sys.executable, "-m", "grader", "ex2", "ex2.py", "--json", "direct.json"], cwd=repo,
-                            env={k: v for k, v in os.environ.items() if k != "GRADER_ROOT"}, capture_output=True, text=True, timeout=300)
+    direct = subprocess.run(
+        [sys.executable, "-m", "grader", "ex2", "ex2.py", "--json", "direct.json"],
+        cwd=repo,
+        env={k: v for k, v in os.environ.items() if k != "GRADER_ROOT"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert direct.returncode == 0
     assert reported == json.loads((repo / "direct.json").read_text())["score"] == 60
 
@@ -182,8 +295,13 @@ def gradescope_tree(tmp_path_factory):
     """A temporary /autograder laid out as Gradescope lays it out: source/ holds the unzipped bundle."""
     base = tmp_path_factory.mktemp("gs")
     bundle = base / "autograder.zip"
-    proc = subprocess.run([sys.executable, "-m", "grader", "gradescope", "ex2", "--out", str(bundle)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", "gradescope", "ex2", "--out", str(bundle)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return bundle
 
@@ -197,8 +315,13 @@ def _run_gradescope(bundle: Path, root: Path, submission: Path) -> dict:
     assert {"setup.sh", "run_autograder"} <= set(names)
     run = root / "source" / "run_autograder"
     run.chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if k != "GRADER_ROOT"} | {"AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable}
-    proc = subprocess.run([str(run)], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k != "GRADER_ROOT"} | {
+        "AUTOGRADER_ROOT": str(root),
+        "AUTOGRADER_PYTHON": sys.executable,
+    }
+    proc = subprocess.run(
+        [str(run)], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads((root / "results" / "results.json").read_text())
 

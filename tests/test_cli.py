@@ -31,8 +31,16 @@ def test_json_has_gradescope_shape(cli):
 
 
 def test_fail_under_sets_exit_code(cli):
-    assert cli("ex2", str(ROOT / "exercises/ex2/ex2.py"), "--public-only", "--fail-under", "50").code == 1
-    assert cli("ex2", str(ROOT / "reference/ex2/solution.py"), "--public-only", "--fail-under", "60").code == 0
+    assert (
+        cli("ex2", str(ROOT / "exercises/ex2/ex2.py"), "--public-only", "--fail-under", "50").code
+        == 1
+    )
+    assert (
+        cli(
+            "ex2", str(ROOT / "reference/ex2/solution.py"), "--public-only", "--fail-under", "60"
+        ).code
+        == 0
+    )
 
 
 def test_missing_file_is_one_line_and_exit_3(cli):

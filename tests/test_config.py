@@ -22,8 +22,13 @@ def test_the_exercise_config_is_valid_and_sums_to_100():
 
 def test_typo_names_file_and_key(tmp_path):
     path = tmp_path / "grading.toml"
-    path.write_text('name = "x"\ntitle = "t"\nmodule = "x"\n[[parts]]\nname = "P"\npionts = 3\nfunctions = ["f"]\n')
-    with pytest.raises(ConfigError, match=r"grading.toml: parts.0.points: Field required; parts.0.pionts: Extra inputs"):
+    path.write_text(
+        'name = "x"\ntitle = "t"\nmodule = "x"\n[[parts]]\nname = "P"\npionts = 3\nfunctions = ["f"]\n'
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"grading.toml: parts.0.points: Field required; parts.0.pionts: Extra inputs",
+    ):
         load_config(path)
 
 
@@ -36,6 +41,8 @@ def test_not_toml(tmp_path):
 
 def test_forbidden_for_unknown_function(tmp_path):
     path = tmp_path / "grading.toml"
-    path.write_text('name = "x"\ntitle = "t"\nmodule = "x"\n[[parts]]\nname = "P"\npoints = 3\nfunctions = ["f"]\n[forbidden]\ng = ["torch.relu"]\n')
+    path.write_text(
+        'name = "x"\ntitle = "t"\nmodule = "x"\n[[parts]]\nname = "P"\npoints = 3\nfunctions = ["f"]\n[forbidden]\ng = ["torch.relu"]\n'
+    )
     with pytest.raises(ConfigError, match="forbidden names functions that no part lists: g"):
         load_config(path)

@@ -64,7 +64,9 @@ SCRIPT = textwrap.dedent("""
 
 
 def _run(mode: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, mode], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, mode], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -104,8 +106,13 @@ def probe_job(ex2, tmp_path):
     test = tmp_path / "test_probe.py"
     test.write_text(PROBE)
     solution = ex2.solution_path
-    job = {"cells": [{"index": 0, "label": solution.name, "source": solution.read_text()}], "devices": ["cpu", "meta"],
-           "forbidden": {}, "module_name": "ex2", "threads": 1}
+    job = {
+        "cells": [{"index": 0, "label": solution.name, "source": solution.read_text()}],
+        "devices": ["cpu", "meta"],
+        "forbidden": {},
+        "module_name": "ex2",
+        "threads": 1,
+    }
     return [TestFile("public", test)], job
 
 
@@ -118,14 +125,20 @@ def _probe_values(obs) -> list:
 def test_a_cold_child_trains_without_importing_dynamo(ex2, probe_job):
     files, job = probe_job
     options = Options(devices=["cpu", "meta"])
-    cold = ChildRunner(sandbox=Sandbox(hide=secret_folders(ex2, ROOT / "tests" / "x.py", options)), limits=run_limits(ex2, options))
+    cold = ChildRunner(
+        sandbox=Sandbox(hide=secret_folders(ex2, ROOT / "tests" / "x.py", options)),
+        limits=run_limits(ex2, options),
+    )
     assert _probe_values(cold.run(files=files, job=job)) == [2, 2, (3, 1, 2, 2), False]
 
 
 def test_a_warm_workers_child_trains_without_importing_dynamo(ex2, probe_job):
     files, job = probe_job
     options = Options(devices=["cpu", "meta"])
-    worker = WarmWorker(Sandbox(hide=secret_folders(ex2, ROOT / "tests" / "x.py", options)), run_limits(ex2, options))
+    worker = WarmWorker(
+        Sandbox(hide=secret_folders(ex2, ROOT / "tests" / "x.py", options)),
+        run_limits(ex2, options),
+    )
     try:
         worker.start()
         obs = worker.run(dict(job, test_files=runner.test_sources(files)))

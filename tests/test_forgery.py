@@ -94,7 +94,9 @@ class Graded:
 
     def named(self, name: str) -> dict[str, Any]:
         found = [t for t in self.tests if t["name"] == name]
-        assert len(found) == 1, f"{len(found)} tests named {name}: {[t['name'] for t in self.tests]}"
+        assert len(found) == 1, (
+            f"{len(found)} tests named {name}: {[t['name'] for t in self.tests]}"
+        )
         return found[0]
 
     def summary(self) -> str:
@@ -102,8 +104,14 @@ class Graded:
             head = f"killed by the harness ({self.killed}) after {self.seconds:.0f} s"
         else:
             head = f"exit {self.code} after {self.seconds:.0f} s"
-        score = f"score {self.result['score']:g}/{self.result['max_score']:g}" if self.result else "no results file"
-        return f"{self.name}: {head}, {score}, parent peak {self.peak_mb:.0f} MB\n{self.out[-1500:]}"
+        score = (
+            f"score {self.result['score']:g}/{self.result['max_score']:g}"
+            if self.result
+            else "no results file"
+        )
+        return (
+            f"{self.name}: {head}, {score}, parent peak {self.peak_mb:.0f} MB\n{self.out[-1500:]}"
+        )
 
 
 def _children_of() -> dict[int, list[int]]:
@@ -149,19 +157,39 @@ def _peak_kb(pid: int) -> int:
     return 0
 
 
-def grade_cli(name: str, path: Path, out_dir: Path, *, limit: float = LIMIT, extra: tuple[str, ...] = ()) -> Graded:
+def grade_cli(
+    name: str, path: Path, out_dir: Path, *, limit: float = LIMIT, extra: tuple[str, ...] = ()
+) -> Graded:
     out_json = out_dir / f"{name}.json"
     log = out_dir / f"{name}.log"
     out_json.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "grader", "ex2", str(path), "--json", str(out_json), "--timeout", str(TIMEOUT), *extra]
+    argv = [
+        sys.executable,
+        "-m",
+        "grader",
+        "ex2",
+        str(path),
+        "--json",
+        str(out_json),
+        "--timeout",
+        str(TIMEOUT),
+        *extra,
+    ]
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     env.pop("GRADER_ROOT", None)
     env.pop("GITHUB_ACTIONS", None)
     started = time.monotonic()
     peak, killed = 0, ""
     with open(log, "wb") as sink:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             while True:
                 peak = max(peak, _peak_kb(proc.pid))
@@ -186,7 +214,9 @@ def grade_cli(name: str, path: Path, out_dir: Path, *, limit: float = LIMIT, ext
             result = json.loads(out_json.read_text(encoding="utf-8"))
         except ValueError:
             result = None
-    return Graded(name, None if killed else proc.returncode, result, text, seconds, peak / 1024, killed)
+    return Graded(
+        name, None if killed else proc.returncode, result, text, seconds, peak / 1024, killed
+    )
 
 
 _GRADED: dict[str, Graded] = {}
@@ -242,7 +272,9 @@ def assert_graded(g: Graded) -> None:
 
 def assert_zero(g: Graded) -> None:
     assert_graded(g)
-    assert passed(g) == [], f"{g.name} earned points it did not compute: {show(passed(g))}\n{g.summary()}"
+    assert passed(g) == [], (
+        f"{g.name} earned points it did not compute: {show(passed(g))}\n{g.summary()}"
+    )
     assert g.result is not None and g.result["score"] == 0, g.summary()
 
 
@@ -259,7 +291,9 @@ def blames_the_cheat(g: Graded, test: dict[str, Any]) -> bool:
     """Whether the reason names a line of the cheat (a grader that reads the source may fail tests
     for the cheat's own code: that is the cheat caught, not collateral damage)."""
     start = cheat_starts(g.name)
-    return any(int(n) >= start for n in re.findall(rf"{re.escape(g.name)}\.py, line (\d+)", test["output"]))
+    return any(
+        int(n) >= start for n in re.findall(rf"{re.escape(g.name)}\.py, line (\d+)", test["output"])
+    )
 
 
 def assert_costs_exactly(g: Graded, control: Graded, lost: set[str]) -> None:
@@ -267,9 +301,15 @@ def assert_costs_exactly(g: Graded, control: Graded, lost: set[str]) -> None:
     the grader fails it for the cheat's own code."""
     assert_graded(g)
     still = {t["name"] for t in failed(g) if t["name"] in lost}
-    assert still == lost, f"{g.name}: these must fail but passed: {show([t for t in g.tests if t['name'] in lost - still])}"
+    assert still == lost, (
+        f"{g.name}: these must fail but passed: {show([t for t in g.tests if t['name'] in lost - still])}"
+    )
     good = {t["name"] for t in passed(control)}
-    collateral = [t for t in failed(g) if t["name"] not in lost and t["name"] in good and not blames_the_cheat(g, t)]
+    collateral = [
+        t
+        for t in failed(g)
+        if t["name"] not in lost and t["name"] in good and not blames_the_cheat(g, t)
+    ]
     assert collateral == [], f"{g.name}: only {sorted(lost)} may fail: {show(collateral)}"
 
 
@@ -291,7 +331,11 @@ def test_every_forgery_is_graded_and_says_what_it_must_get():
     assert files == set(ATTACKS)
     for path in FORGERY.glob("*.py"):
         doc = path.read_text(encoding="utf-8").split('"""')[1]
-        assert doc.startswith("Forgery: ") and "Attack: " in doc and "Outcome a correct grader must give" in doc, path.name
+        assert (
+            doc.startswith("Forgery: ")
+            and "Attack: " in doc
+            and "Outcome a correct grader must give" in doc
+        ), path.name
 
 
 # -- 1-3. values that were not computed ---------------------------------------------------------
@@ -346,7 +390,9 @@ def test_forged_cell_messages_do_not_rearm_the_load_time_limit(graded):
     assert not g.killed, g.summary()
     assert g.seconds < 100, g.summary()
     assert_zero(g)
-    assert g.result is not None and g.result["extra_data"]["error"], "the load that never ended is not reported"
+    assert g.result is not None and g.result["extra_data"]["error"], (
+        "the load that never ended is not reported"
+    )
 
 
 # -- 5, 10a, 10g. verdicts that rest on the child's word ------------------------------------------
@@ -406,7 +452,10 @@ def test_crafted_exceptions_neither_crash_nor_fool_the_report(graded):
     assert_zero(g)
     assert g.result is not None
     shown = [t["output"] for t in g.tests] + [g.result["output"], g.result["extra_data"]["error"]]
-    shown += [f"{e.get('label', '')} {e.get('error', '')} {e.get('where', '')}" for e in g.result["extra_data"]["load_errors"]]
+    shown += [
+        f"{e.get('label', '')} {e.get('error', '')} {e.get('where', '')}"
+        for e in g.result["extra_data"]["load_errors"]
+    ]
     dirty = [text[:120] for text in shown if _CONTROL.search(text)]
     assert dirty == [], f"escape or control characters reach the report: {dirty}"
     long = [text[:80] for text in shown if len(text) > 2000]
@@ -419,7 +468,9 @@ def test_crafted_exceptions_neither_crash_nor_fool_the_report(graded):
 def test_checks_for_checks_that_do_not_exist_do_not_grow_the_parent(graded):
     g = graded("nonexistent_checks")
     assert not g.killed, g.summary()
-    assert g.peak_mb < PARENT_MB, f"the parent's peak memory reached {g.peak_mb:.0f} MB for 120 MB sent\n{g.summary()}"
+    assert g.peak_mb < PARENT_MB, (
+        f"the parent's peak memory reached {g.peak_mb:.0f} MB for 120 MB sent\n{g.summary()}"
+    )
     assert_zero(g)
 
 
@@ -427,14 +478,28 @@ def test_checks_for_checks_that_do_not_exist_do_not_grow_the_parent(graded):
 def test_huge_forged_test_ids_do_not_grow_the_parent(graded):
     g = graded("huge_test_ids")
     assert not g.killed, g.summary()
-    assert g.peak_mb < PARENT_MB, f"the parent's peak memory reached {g.peak_mb:.0f} MB\n{g.summary()}"
+    assert g.peak_mb < PARENT_MB, (
+        f"the parent's peak memory reached {g.peak_mb:.0f} MB\n{g.summary()}"
+    )
     assert_zero(g)
 
 
 # -- 9. feedback that gives the answer away -----------------------------------------------------
 
-LEAKED = ["grad_f", "accumulated_grad", "numerical_grad", "count_parameters", "samples_needed", "softmax", "mse_loss",
-          "cross_entropy", "kl_divergence", "hinge_loss", "train", "accuracy"]
+LEAKED = [
+    "grad_f",
+    "accumulated_grad",
+    "numerical_grad",
+    "count_parameters",
+    "samples_needed",
+    "softmax",
+    "mse_loss",
+    "cross_entropy",
+    "kl_divergence",
+    "hinge_loss",
+    "train",
+    "accuracy",
+]
 _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 _WHERE = re.compile(r"\([^()]*\.py, line \d+\)")
 
@@ -512,7 +577,9 @@ def test_hidden_feedback_gives_no_expected_value_away(graded):
     g = graded("hidden_feedback_leak")
     assert_zero(g)
     golden = hidden_golden()
-    assert golden, f"no hidden golden values cached under {ROOT / 'reference' / 'ex2' / '.golden-cache'}"
+    assert golden, (
+        f"no hidden golden values cached under {ROOT / 'reference' / 'ex2' / '.golden-cache'}"
+    )
     hidden = [t for t in g.tests if t["hidden"] and set(t["tags"]) & set(LEAKED)]
     assert len(hidden) >= 15
     words, leaks = [], []
@@ -528,8 +595,12 @@ def test_hidden_feedback_gives_no_expected_value_away(graded):
 
 # -- feedback harvested across two submissions --------------------------------------------------
 
-HARVEST = {"test_cross_entropy": "cross_entropy", "test_kl_divergence": "kl_divergence", "test_hinge_loss": "hinge_loss",
-           "test_accuracy": "accuracy"}  # one-check public tests of scalar-valued functions
+HARVEST = {
+    "test_cross_entropy": "cross_entropy",
+    "test_kl_divergence": "kl_divergence",
+    "test_hinge_loss": "hinge_loss",
+    "test_accuracy": "accuracy",
+}  # one-check public tests of scalar-valued functions
 _REPLAY = {
     "cross_entropy": "def cross_entropy(logits, targets):\n    return torch.tensor({v}, dtype=logits.dtype, device=logits.device)\n",
     "kl_divergence": "def kl_divergence(p, q):\n    return torch.tensor({v}, dtype=p.dtype, device=p.device)\n",
@@ -540,8 +611,13 @@ _REPLAY = {
 
 def _student_flag() -> tuple[str, ...]:
     """`--student NAME` where this grader has it (it picks the student's secret input variant)."""
-    help_text = subprocess.run([sys.executable, "-m", "grader", "ex2", "--help"], cwd=ROOT, capture_output=True, text=True,
-                               timeout=60).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "grader", "ex2", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     return ("--student", "hidden_feedback_leak") if "--student" in help_text else ()
 
 
@@ -555,14 +631,22 @@ def test_values_harvested_from_feedback_cannot_be_replayed_next_time(graded, out
     assert_graded(first)
     harvested = {}
     for name, function in HARVEST.items():
-        if m := re.search(r"expected ([-+]?[0-9.]+(?:e[-+]?\d+)?), got 0\b", first.named(name)["output"]):
+        if m := re.search(
+            r"expected ([-+]?[0-9.]+(?:e[-+]?\d+)?), got 0\b", first.named(name)["output"]
+        ):
             harvested[function] = m.group(1)
     stub = (ROOT / "exercises" / "ex2" / "ex2.py").read_text(encoding="utf-8")
     replay = out_dir / "replay_harvested_feedback.py"
-    replay.write_text(stub + "\n\n# values read off the previous grade's feedback\n\n"
-                      + "\n\n".join(_REPLAY[f].format(v=v) for f, v in harvested.items()), encoding="utf-8")
+    replay.write_text(
+        stub
+        + "\n\n# values read off the previous grade's feedback\n\n"
+        + "\n\n".join(_REPLAY[f].format(v=v) for f, v in harvested.items()),
+        encoding="utf-8",
+    )
     second = grade_cli("replay_harvested_feedback", replay, out_dir, extra=_student_flag())
     assert_graded(second)
     earned = [t for t in passed(second) if t["name"] in HARVEST]
-    assert earned == [], (f"values read off the feedback ({harvested}) earn {sum(t['score'] for t in earned):g} points "
-                          f"when submitted again: {show(earned)}")
+    assert earned == [], (
+        f"values read off the feedback ({harvested}) earn {sum(t['score'] for t in earned):g} points "
+        f"when submitted again: {show(earned)}"
+    )

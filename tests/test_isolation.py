@@ -33,7 +33,10 @@ def _options(**kw) -> Options:
 
 @pytest.fixture(scope="module")
 def worker(ex2):
-    w = WarmWorker(Sandbox(hide=secret_folders(ex2, SUBMISSIONS / "x.py", _options())), run_limits(ex2, _options()))
+    w = WarmWorker(
+        Sandbox(hide=secret_folders(ex2, SUBMISSIONS / "x.py", _options())),
+        run_limits(ex2, _options()),
+    )
     w.start()
     yield w
     w.close()
@@ -44,15 +47,22 @@ def _grade(ex2, worker: WarmWorker, path: Path) -> GradeResult:
 
 
 def outcome(result: GradeResult) -> tuple:
-    return (result.score, result.graded_max_score, result.error, sorted(result.flags),
-            [(t.name, t.status, t.reason) for t in result.tests])
+    return (
+        result.score,
+        result.graded_max_score,
+        result.error,
+        sorted(result.flags),
+        [(t.name, t.status, t.reason) for t in result.tests],
+    )
 
 
 @pytest.fixture(scope="module")
 def clean(ex2, worker) -> tuple:
     """The reference's grade on this worker before anything hostile ran on it."""
     result = _grade(ex2, worker, REFERENCE)
-    assert result.score == result.graded_max_score == 100.0, [(t.name, t.reason) for t in result.tests if t.reason]
+    assert result.score == result.graded_max_score == 100.0, [
+        (t.name, t.reason) for t in result.tests if t.reason
+    ]
     return outcome(result)
 
 
@@ -78,12 +88,22 @@ def host_sysv():
 
     libc = ctypes.CDLL(None)
     for kind, ident in _host_sysv() - before:
-        {"shm": lambda i: libc.shmctl(i, 0, None), "sem": lambda i: libc.semctl(i, 0, 0),
-         "msg": lambda i: libc.msgctl(i, 0, None)}[kind](int(ident))
+        {
+            "shm": lambda i: libc.shmctl(i, 0, None),
+            "sem": lambda i: libc.semctl(i, 0, 0),
+            "msg": lambda i: libc.msgctl(i, 0, None),
+        }[kind](int(ident))
 
 
-@pytest.mark.parametrize("attack", ["floods_the_channel.py", "locks_the_scratch_folder.py", "leaves_sysv_ipc.py",
-                                    "leaves_daemon_and_file.py"])
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "floods_the_channel.py",
+        "locks_the_scratch_folder.py",
+        "leaves_sysv_ipc.py",
+        "leaves_daemon_and_file.py",
+    ],
+)
 def test_the_next_two_students_get_their_own_grade(ex2, worker, clean, host_sysv, attack):
     """The attack first, then two correct students on the same worker: each gets 100, with not one
     flag or reason more than on a worker nothing hostile ran on."""
@@ -93,8 +113,13 @@ def test_the_next_two_students_get_their_own_grade(ex2, worker, clean, host_sysv
     assert _host_sysv() == host_sysv
 
 
-@pytest.mark.parametrize(("attack", "looker"), [("leaves_sysv_ipc.py", "looks_for_sysv_ipc.py"),
-                                                ("locks_the_scratch_folder.py", "looks_for_left_overs.py")])
+@pytest.mark.parametrize(
+    ("attack", "looker"),
+    [
+        ("leaves_sysv_ipc.py", "looks_for_sysv_ipc.py"),
+        ("locks_the_scratch_folder.py", "looks_for_left_overs.py"),
+    ],
+)
 def test_the_next_submission_finds_nothing_left(ex2, worker, host_sysv, attack, looker):
     """Right after the attack, a submission that looks for its leftovers (System V objects under the
     attack's keys, /dev/shm, files and daemons) finds none: its relu tests, which fail for each
@@ -106,23 +131,37 @@ def test_the_next_submission_finds_nothing_left(ex2, worker, host_sysv, attack, 
     assert _host_sysv() == host_sysv
 
 
-def test_shared_memory_no_process_maps_counts_against_its_submission(ex2, worker, host_sysv, tmp_path):
+def test_shared_memory_no_process_maps_counts_against_its_submission(
+    ex2, worker, host_sysv, tmp_path
+):
     """A correct solution whose horizontal_flip fills a gigabyte of System V shared memory held by no
     process's mapping: those tests fail for memory (the others pass), and the segments go with it."""
     hoarder = tmp_path / "hoards.py"
-    hoarder.write_text(REFERENCE.read_text() + "\n\n" + (POOL / "hoards_sysv_memory.py").read_text())
+    hoarder.write_text(
+        REFERENCE.read_text() + "\n\n" + (POOL / "hoards_sysv_memory.py").read_text()
+    )
     result = _grade(ex2, worker, hoarder)
     lost = [t for t in result.tests if t.status is Status.failed]
-    assert lost and all("horizontal_flip" in t.tags for t in lost), [(t.name, t.reason) for t in lost]
-    assert {t.reason for t in lost} == {f"used more memory than allowed ({MEMORY_MB} MB) in `horizontal_flip`"}
+    assert lost and all("horizontal_flip" in t.tags for t in lost), [
+        (t.name, t.reason) for t in lost
+    ]
+    assert {t.reason for t in lost} == {
+        f"used more memory than allowed ({MEMORY_MB} MB) in `horizontal_flip`"
+    }
     assert _host_sysv() == host_sysv
-    assert worker.sysv is None or sysv_shm_kb(worker.sysv) == 0  # nothing left in the worker's namespace either
+    assert (
+        worker.sysv is None or sysv_shm_kb(worker.sysv) == 0
+    )  # nothing left in the worker's namespace either
 
 
 def test_the_sandbox_says_how_memory_is_counted(ex2, worker, clean):
     protections = _grade(ex2, worker, REFERENCE).protections
     assert {"private IPC", "private scratch tmpfs"} <= set(protections)
-    counted = "memory counted by cgroup v2" if worker.sandbox.memory_accounting == "cgroup" else "memory counted from /proc"
+    counted = (
+        "memory counted by cgroup v2"
+        if worker.sandbox.memory_accounting == "cgroup"
+        else "memory counted from /proc"
+    )
     assert counted in protections
 
 
@@ -177,8 +216,10 @@ def test_a_child_the_kernel_killed_at_its_memory_limit_fails_for_memory(tmp_path
 
 def test_cgroup_v2_is_found_from_proc(tmp_path):
     mountinfo = tmp_path / "mountinfo"
-    mountinfo.write_text("24 1 0:21 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
-                         "35 24 0:30 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n")
+    mountinfo.write_text(
+        "24 1 0:21 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+        "35 24 0:30 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n"
+    )
     cgroup = tmp_path / "cgroup"
     cgroup.write_text("4:memory:/x\n0::/system.slice/grade.service\n")
     assert _cgroup2_mount(mountinfo) == Path("/sys/fs/cgroup/unified")

@@ -31,8 +31,14 @@ from grader.result import GradeResult, Status
 from grader.stubs import _segments
 
 NOTEBOOKS = ROOT / "tests" / "notebooks"
-DEFS_ONLY = "notebook graded on its definitions only: demo code (training runs, plots, prints) was skipped"
-SLOW = {("every_nuisance.ipynb", False), ("every_nuisance.ipynb", True), ("training_demo_in_train_cell.ipynb", False)}
+DEFS_ONLY = (
+    "notebook graded on its definitions only: demo code (training runs, plots, prints) was skipped"
+)
+SLOW = {
+    ("every_nuisance.ipynb", False),
+    ("every_nuisance.ipynb", True),
+    ("training_demo_in_train_cell.ipynb", False),
+}
 
 
 def shimmed(name: str) -> str:
@@ -55,7 +61,11 @@ def grades(*jobs: tuple[str, bool] | str) -> Callable[[Callable[..., Any]], Call
 def reference_code() -> tuple[str, dict[str, str]]:
     """The reference's imports and its code for each definition, markers removed."""
     source = (ROOT / "reference/ex2/solution.py").read_text(encoding="utf-8")
-    clean = "\n".join(line for line in source.splitlines() if line.strip() not in ("# BEGIN SOLUTION", "# END SOLUTION"))
+    clean = "\n".join(
+        line
+        for line in source.splitlines()
+        if line.strip() not in ("# BEGIN SOLUTION", "# END SOLUTION")
+    )
     imports, defs = "", {}
     for kind, text in _segments(clean + "\n"):
         if kind == "code":
@@ -73,7 +83,9 @@ def filled_stub_notebook() -> nbformat.NotebookNode:
     for cell in nb.cells:
         if cell.cell_type == "code":
             node = ast.parse(cell.source).body[0]
-            cell.source = imports if isinstance(node, ast.Import | ast.ImportFrom) else defs[node.name]
+            cell.source = (
+                imports if isinstance(node, ast.Import | ast.ImportFrom) else defs[node.name]
+            )
     return nb
 
 
@@ -81,9 +93,19 @@ def round_trip(folder: Path) -> tuple[int, str, dict[str, Any]]:
     """`grade ex2` run by a student in a folder holding only the filled-in stub notebook."""
     nbformat.write(filled_stub_notebook(), folder / "ex2.ipynb")
     out = folder.parent / "round-trip.json"
-    proc = subprocess.run([sys.executable, "-m", "grader", "ex2", "--json", str(out)], cwd=folder, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "GRADER_ROOT": str(ROOT), "COLUMNS": "200", "NO_COLOR": "1"})
-    return proc.returncode, proc.stdout + proc.stderr, json.loads(out.read_text()) if out.is_file() else {}
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", "ex2", "--json", str(out)],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "GRADER_ROOT": str(ROOT), "COLUMNS": "200", "NO_COLOR": "1"},
+    )
+    return (
+        proc.returncode,
+        proc.stdout + proc.stderr,
+        json.loads(out.read_text()) if out.is_file() else {},
+    )
 
 
 # -- grading, three at a time (the slow ones mostly wait on a clock), each job once ---------------------------------------------------------
@@ -93,7 +115,10 @@ def round_trip(folder: Path) -> tuple[int, str, dict[str, Any]]:
 def graded(request: pytest.FixtureRequest, ex2, tmp_path_factory: pytest.TempPathFactory):
     from grader import golden
 
-    golden.public(ex2), golden.hidden(ex2)  # record or read the golden values before the threads start
+    (
+        golden.public(ex2),
+        golden.hidden(ex2),
+    )  # record or read the golden values before the threads start
 
     def run(job: tuple[str, bool] | str) -> Any:
         if job == "round-trip":
@@ -101,13 +126,27 @@ def graded(request: pytest.FixtureRequest, ex2, tmp_path_factory: pytest.TempPat
             folder.mkdir()
             return round_trip(folder)
         name, run_all = job
-        return grade(ex2, NOTEBOOKS / name, Options(devices=["cpu", "meta"], hidden=True, run_all_cells=run_all,
-                                                    load_timeout=LOAD_TIMEOUT if run_all else None))
+        return grade(
+            ex2,
+            NOTEBOOKS / name,
+            Options(
+                devices=["cpu", "meta"],
+                hidden=True,
+                run_all_cells=run_all,
+                load_timeout=LOAD_TIMEOUT if run_all else None,
+            ),
+        )
 
-    wanted = {job for item in request.session.items if getattr(item, "module", None) is request.module
-              for job in getattr(getattr(item, "function", None), "jobs", ())}
+    wanted = {
+        job
+        for item in request.session.items
+        if getattr(item, "module", None) is request.module
+        for job in getattr(getattr(item, "function", None), "jobs", ())
+    }
     pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="grade")
-    futures: dict[Any, Future[Any]] = {job: pool.submit(run, job) for job in sorted(wanted, key=lambda j: (j not in SLOW, str(j)))}
+    futures: dict[Any, Future[Any]] = {
+        job: pool.submit(run, job) for job in sorted(wanted, key=lambda j: (j not in SLOW, str(j)))
+    }
 
     def get(job: tuple[str, bool] | str) -> Any:
         if job not in futures:
@@ -130,13 +169,21 @@ def load_errors(result: GradeResult) -> list[dict[str, str]]:
 
 
 def err(cell: int, error: str, first_line: str, where: str | None = None) -> dict[str, str]:
-    return {"label": f"cell {cell}", "error": error, "where": f"cell {cell}, line 1" if where is None else where,
-            "first_line": first_line}
+    return {
+        "label": f"cell {cell}",
+        "error": error,
+        "where": f"cell {cell}, line 1" if where is None else where,
+        "first_line": first_line,
+    }
 
 
 def timed_out(cell: int, first_line: str) -> dict[str, str]:
-    return {"label": f"cell {cell}", "error": f"timed out after {LOAD_TIMEOUT} s: this statement was skipped", "where": "",
-            "first_line": first_line}
+    return {
+        "label": f"cell {cell}",
+        "error": f"timed out after {LOAD_TIMEOUT} s: this statement was skipped",
+        "where": "",
+        "first_line": first_line,
+    }
 
 
 def points(result: GradeResult, *functions: str) -> float:
@@ -145,7 +192,11 @@ def points(result: GradeResult, *functions: str) -> float:
 
 # -- the fixtures themselves -------------------------------------------------------------------------
 
-READABLE = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb") if p.name not in ("truncated.ipynb", "empty.ipynb", "nbformat3.ipynb", "latin1.ipynb"))
+READABLE = sorted(
+    p.name
+    for p in NOTEBOOKS.glob("*.ipynb")
+    if p.name not in ("truncated.ipynb", "empty.ipynb", "nbformat3.ipynb", "latin1.ipynb")
+)
 
 
 @pytest.mark.parametrize("name", READABLE)
@@ -155,20 +206,30 @@ def test_fixture_is_a_valid_nbformat_4_notebook(name):
     nbformat.validate(nb)
     minor = {"colab.ipynb": 0, "out_of_order_cells.ipynb": 4}.get(name, 5)
     assert (raw["nbformat"], raw["nbformat_minor"]) == (4, minor)
-    assert all(("id" in c) == (minor >= 5) for c in raw["cells"]), "cell ids exist from nbformat 4.5 on"
-    assert isinstance(raw["cells"][1]["source"], list), "saved as Jupyter does: sources as lists of lines"
+    assert all(("id" in c) == (minor >= 5) for c in raw["cells"]), (
+        "cell ids exist from nbformat 4.5 on"
+    )
+    assert isinstance(raw["cells"][1]["source"], list), (
+        "saved as Jupyter does: sources as lists of lines"
+    )
 
 
 def test_colab_fixture_carries_colab_metadata():
     raw = json.loads((NOTEBOOKS / "colab.ipynb").read_text(encoding="utf-8"))
     assert raw["metadata"]["colab"]["provenance"] == [] and raw["metadata"]["accelerator"] == "GPU"
-    assert all("id" in c["metadata"] for c in raw["cells"]), "Colab keeps its cell ids in the metadata"
+    assert all("id" in c["metadata"] for c in raw["cells"]), (
+        "Colab keeps its cell ids in the metadata"
+    )
     assert "drive.mount('/content/drive')" in "".join(raw["cells"][1]["source"])
 
 
 def test_out_of_order_fixture_was_run_out_of_order():
     nb = nbformat.read(NOTEBOOKS / "out_of_order_cells.ipynb", as_version=4)
-    counts = [c.execution_count for c in nb.cells if c.cell_type == "code" and c.execution_count is not None]
+    counts = [
+        c.execution_count
+        for c in nb.cells
+        if c.cell_type == "code" and c.execution_count is not None
+    ]
     assert counts != sorted(counts)
     sources = [c.source for c in nb.cells if c.cell_type == "code"]
     uses = next(i for i, s in enumerate(sources) if "_row_logsumexp(logits)" in s)
@@ -196,7 +257,11 @@ def test_stub_notebook_is_the_generated_one_with_one_cell_per_definition(ex2):
 def test_round_trip_stub_filled_in_and_graded_by_grade_ex2_in_its_folder(graded):
     code, out, result = graded("round-trip")
     assert code == 0, out
-    assert (result["score"], result["max_score"], result["extra_data"]["hidden_tests_run"]) == (100, 100, True), out
+    assert (result["score"], result["max_score"], result["extra_data"]["hidden_tests_run"]) == (
+        100,
+        100,
+        True,
+    ), out
     assert result["extra_data"]["load_errors"] == [] and result["extra_data"]["error"] == ""
     assert all(t["status"] == "passed" for t in result["tests"])
     assert "ex2.ipynb" in out and DEFS_ONLY in out
@@ -258,7 +323,9 @@ def test_syntax_error_cell_costs_exactly_hinge_loss(graded):
     result = graded(("syntax_error_in_hinge_loss.ipynb", False))
     hinge = [t.name for t in result.tests if "hinge_loss" in t.tags]
     assert len(hinge) >= 2 and points(result, "hinge_loss") > 0
-    assert failed(result) == [(name, "AttributeError: the submission does not define `hinge_loss`") for name in hinge]
+    assert failed(result) == [
+        (name, "AttributeError: the submission does not define `hinge_loss`") for name in hinge
+    ]
     assert scores_by_tag(result)["hinge_loss"] == (0, points(result, "hinge_loss"))
     assert result.score == 100 - points(result, "hinge_loss")
 
@@ -267,12 +334,16 @@ def test_syntax_error_cell_costs_exactly_hinge_loss(graded):
 def test_syntax_error_report_names_cell_14_and_its_first_line(graded):
     result = graded(("syntax_error_in_hinge_loss.ipynb", False))
     first = "def hinge_loss(scores, targets, margin=1.0):"
-    assert load_errors(result) == [err(14, "SyntaxError: '(' was never closed", first, where="cell 14, line 2")]
+    assert load_errors(result) == [
+        err(14, "SyntaxError: '(' was never closed", first, where="cell 14, line 2")
+    ]
     assert result.notes == [DEFS_ONLY] and result.error == ""
     console = Console(file=io.StringIO(), width=200, no_color=True, highlight=False)
     terminal.render(result, console)
     text = console.file.getvalue()
-    assert f"cell 14, line 2: SyntaxError: '(' was never closed  (the cell starting `{first}`)" in text
+    assert (
+        f"cell 14, line 2: SyntaxError: '(' was never closed  (the cell starting `{first}`)" in text
+    )
     assert "the submission does not define `hinge_loss`" in text
 
 
@@ -298,15 +369,35 @@ def test_run_all_cells_lists_every_crashing_cell_and_costs_nothing(graded):
     result = graded(("crashing_demo_cells.ipynb", True))
     assert (result.score, result.error, failed(result)) == (100, "", [])
     assert load_errors(result) == [
-        err(16, "AssertionError: relu looks wrong?", "assert relu(torch.tensor([-1.0])).item() == -1.0, 'relu looks wrong?'",
-            where="cell 16, line 2"),
-        err(27, "RuntimeError: mat1 and mat2 shapes cannot be multiplied (5x3 and 2x8)", "model = MLP(2, 8, 2)",
-            where="cell 24, line 18"),  # raised inside MLP.forward (cell 24), called from cell 27
-        err(35, "IndexError: Dimension out of range (expected to be in range of [-2, 1], but got 2)",
-            "print(softmax(torch.randn(4, 3), dim=2))", where="cell 29, line 6"),
-        err(36, "RuntimeError: index 3 is out of bounds for dimension 1 with size 3",
-            "print(cross_entropy(torch.randn(4, 3), torch.tensor([0, 1, 2, 3])))", where="cell 31, line 7"),
-        err(42, "SystemExit: stop here: the rest is not finished", "raise SystemExit('stop here: the rest is not finished')"),
+        err(
+            16,
+            "AssertionError: relu looks wrong?",
+            "assert relu(torch.tensor([-1.0])).item() == -1.0, 'relu looks wrong?'",
+            where="cell 16, line 2",
+        ),
+        err(
+            27,
+            "RuntimeError: mat1 and mat2 shapes cannot be multiplied (5x3 and 2x8)",
+            "model = MLP(2, 8, 2)",
+            where="cell 24, line 18",
+        ),  # raised inside MLP.forward (cell 24), called from cell 27
+        err(
+            35,
+            "IndexError: Dimension out of range (expected to be in range of [-2, 1], but got 2)",
+            "print(softmax(torch.randn(4, 3), dim=2))",
+            where="cell 29, line 6",
+        ),
+        err(
+            36,
+            "RuntimeError: index 3 is out of bounds for dimension 1 with size 3",
+            "print(cross_entropy(torch.randn(4, 3), torch.tensor([0, 1, 2, 3])))",
+            where="cell 31, line 7",
+        ),
+        err(
+            42,
+            "SystemExit: stop here: the rest is not finished",
+            "raise SystemExit('stop here: the rest is not finished')",
+        ),
     ]
     assert result.notes == []
 
@@ -330,11 +421,21 @@ def test_missing_imports_cost_only_the_functions_that_need_them(graded):
 def test_missing_imports_report(graded):
     result = graded(("missing_imports.ipynb", False))
     assert load_errors(result) == [
-        err(3, "ModuleNotFoundError: No module named 'helpers'",
-            "from helpers import plot_decision_boundary  # the course's helper file (not hand"),
-        err(37, "ModuleNotFoundError: No module named 'torchmetrics'", "import torchmetrics  # to compare my accuracy with theirs"),
+        err(
+            3,
+            "ModuleNotFoundError: No module named 'helpers'",
+            "from helpers import plot_decision_boundary  # the course's helper file (not hand",
+        ),
+        err(
+            37,
+            "ModuleNotFoundError: No module named 'torchmetrics'",
+            "import torchmetrics  # to compare my accuracy with theirs",
+        ),
     ]
-    assert result.notes == [DEFS_ONLY, *map(shimmed, ["IPython", "matplotlib", "pandas", "seaborn", "tqdm"])]
+    assert result.notes == [
+        DEFS_ONLY,
+        *map(shimmed, ["IPython", "matplotlib", "pandas", "seaborn", "tqdm"]),
+    ]
 
 
 # -- Colab ----------------------------------------------------------------------------------------------
@@ -357,8 +458,11 @@ def test_colab_drive_mount_and_upload_are_harmless_when_every_cell_runs(graded):
 # -- every nuisance at once ------------------------------------------------------------------------------
 
 EVERY_NUISANCE_SHIMS = [shimmed(n) for n in ("IPython", "google.colab", "matplotlib", "tqdm")]
-HELPERS_CELL = err(6, "ModuleNotFoundError: No module named 'helpers'",
-                   "from helpers import plot_decision_boundary  # the course's helper file, not hand")
+HELPERS_CELL = err(
+    6,
+    "ModuleNotFoundError: No module named 'helpers'",
+    "from helpers import plot_decision_boundary  # the course's helper file, not hand",
+)
 
 
 @grades(("every_nuisance.ipynb", False))
@@ -382,8 +486,10 @@ def test_run_all_cells_stops_long_demos_at_the_load_limit_without_losing_points(
     result = graded(("every_nuisance.ipynb", True))
     assert (result.score, result.error, failed(result)) == (100, "", [])
     skipped = [e for e in load_errors(result) if "timed out" in e["error"]]
-    assert skipped == [timed_out(47, "X = torch.randn(4000, 2)"),
-                       timed_out(48, "time.sleep(600)  # let the GPU cool down")]
+    assert skipped == [
+        timed_out(47, "X = torch.randn(4000, 2)"),
+        timed_out(48, "time.sleep(600)  # let the GPU cool down"),
+    ]
     assert result.notes == EVERY_NUISANCE_SHIMS
 
 
@@ -392,15 +498,31 @@ def test_run_all_cells_report_lists_exactly_the_cells_that_fail(graded):
     """Cell 19 (`fig, axes = plt.subplots(1, 2)` with matplotlib missing) is a plot, not an error."""
     result = graded(("every_nuisance.ipynb", True))
     assert sorted(load_errors(result), key=lambda e: int(e["label"].split()[1])) == [
-        err(5, "EOFError: input() reads nothing while grading", "student_id = input('Your student id: ')"),
+        err(
+            5,
+            "EOFError: input() reads nothing while grading",
+            "student_id = input('Your student id: ')",
+        ),
         HELPERS_CELL,
-        err(26, "AssertionError: check my gradient", "assert grad_f(2, 3).tolist() == [4.0, 2.0], 'check my gradient'",
-            where="cell 26, line 2"),
-        err(40, "IndexError: Dimension out of range (expected to be in range of [-2, 1], but got 2)",
-            "print(softmax(torch.randn(4, 3), dim=2))", where="cell 34, line 6"),
+        err(
+            26,
+            "AssertionError: check my gradient",
+            "assert grad_f(2, 3).tolist() == [4.0, 2.0], 'check my gradient'",
+            where="cell 26, line 2",
+        ),
+        err(
+            40,
+            "IndexError: Dimension out of range (expected to be in range of [-2, 1], but got 2)",
+            "print(softmax(torch.randn(4, 3), dim=2))",
+            where="cell 34, line 6",
+        ),
         timed_out(47, "X = torch.randn(4000, 2)"),
         timed_out(48, "time.sleep(600)  # let the GPU cool down"),
-        err(50, "SystemExit: not finished below this line", "raise SystemExit('not finished below this line')"),
+        err(
+            50,
+            "SystemExit: not finished below this line",
+            "raise SystemExit('not finished below this line')",
+        ),
     ]
 
 
@@ -415,7 +537,7 @@ def test_training_demo_below_train_in_the_same_cell_does_not_cost_train(graded):
 
 UNREADABLE = {
     "truncated.ipynb": "truncated.ipynb is not a readable notebook: invalid JSON at line 334, column 5"
-                       " (was the file truncated or edited by hand?)",
+    " (was the file truncated or edited by hand?)",
     "empty.ipynb": "empty.ipynb is empty (0 bytes of notebook): was it saved?",
     "nbformat3.ipynb": "nbformat3.ipynb is notebook format 3: save it as format 4 (any recent Jupyter or Colab does)",
     "latin1.ipynb": "latin1.ipynb is not UTF-8 text (byte 104): is it really a notebook?",
@@ -437,7 +559,9 @@ def test_unreadable_fixtures_are_what_they_claim():
 def test_unreadable_notebook_gets_a_clear_error_and_zero(ex2, name):
     result = grade(ex2, NOTEBOOKS / name, Options(devices=["cpu", "meta"], hidden=True))
     assert (result.error, result.score, load_errors(result)) == (UNREADABLE[name], 0, [])
-    assert result.tests and all(t.status is Status.failed and t.reason == UNREADABLE[name] for t in result.tests)
+    assert result.tests and all(
+        t.status is Status.failed and t.reason == UNREADABLE[name] for t in result.tests
+    )
 
 
 def test_unreadable_notebook_through_the_cli_exit_code_3_and_no_traceback(cli):

@@ -18,7 +18,9 @@ POOL = ROOT / "tests" / "submissions" / "pool"
 @pytest.fixture(scope="module")
 def worker(ex2):
     options = Options(devices=["cpu", "meta"], test_timeout=3)
-    w = WarmWorker(Sandbox(hide=secret_folders(ex2, SUBMISSIONS / "x.py", options)), run_limits(ex2, options))
+    w = WarmWorker(
+        Sandbox(hide=secret_folders(ex2, SUBMISSIONS / "x.py", options)), run_limits(ex2, options)
+    )
     w.start()
     yield w
     w.close()
@@ -32,7 +34,9 @@ def _grade(ex2, worker, path: Path, **kw):
 def test_warm_grades_equal_cold_grades(ex2, worker, grade_file, name):
     warm = _grade(ex2, worker, SUBMISSIONS / name)
     cold = grade_file(SUBMISSIONS / name)
-    assert [(t.name, t.score, t.reason) for t in warm.tests] == [(t.name, t.score, t.reason) for t in cold.tests]
+    assert [(t.name, t.score, t.reason) for t in warm.tests] == [
+        (t.name, t.score, t.reason) for t in cold.tests
+    ]
 
 
 def test_a_hang_costs_its_tests_and_the_worker_goes_on(ex2, worker, tmp_path):
@@ -53,7 +57,9 @@ def test_nothing_survives_into_the_next_submission(ex2, worker):
     assert relu_first and all(t.status is Status.passed for t in relu_first)
     second = _grade(ex2, worker, POOL / "looks_for_left_overs.py", hidden=False)
     relu_second = [t for t in second.tests if t.tags[0] == "relu"]
-    assert relu_second and all(t.status is Status.passed for t in relu_second), [t.reason for t in relu_second]
+    assert relu_second and all(t.status is Status.passed for t in relu_second), [
+        t.reason for t in relu_second
+    ]
 
 
 def test_a_worker_killed_from_outside_is_replaced(ex2, worker):
@@ -69,7 +75,10 @@ def test_what_a_killed_child_printed_reaches_no_later_child(ex2, worker, tmp_pat
     marker = "printed-by-the-previous-child"
     source = (ROOT / "reference/ex2/solution.py").read_text()
     hang = tmp_path / "prints_then_hangs.py"
-    hang.write_text(source + f"\n\ndef relu(x):\n    print({marker!r}, flush=True)\n    while True:\n        pass\n")
+    hang.write_text(
+        source
+        + f"\n\ndef relu(x):\n    print({marker!r}, flush=True)\n    while True:\n        pass\n"
+    )
     seen = []
     run = worker.run
     monkeypatch.setattr(worker, "run", lambda job: seen.append(run(job)) or seen[-1])
@@ -77,9 +86,13 @@ def test_what_a_killed_child_printed_reaches_no_later_child(ex2, worker, tmp_pat
     hung = _grade(ex2, worker, hang, hidden=False)
     after = _grade(ex2, worker, SUBMISSIONS / "alternative.py", hidden=False)
 
-    assert any(t.reason == "timed out after 3 s in `relu`" for t in hung.tests)  # it was killed mid-test
+    assert any(
+        t.reason == "timed out after 3 s in `relu`" for t in hung.tests
+    )  # it was killed mid-test
     assert after.score == after.graded_max_score
-    outputs = [test.output for obs in seen for test in obs.tests.values()] + [obs.output.decode() for obs in seen]
+    outputs = [test.output for obs in seen for test in obs.tests.values()] + [
+        obs.output.decode() for obs in seen
+    ]
     assert len(seen) == 2 and sum(len(obs.tests) for obs in seen) > 50
     assert not [text for text in outputs if marker in text]
 

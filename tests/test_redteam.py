@@ -58,8 +58,18 @@ PWNED = "PWNED-by-redteam"
 DAEMON = b"redteam-daemon-outlives-run"
 BOMB = b"rt-forkbomb"
 TCP_PORTS = range(39000, 39100)  # the ones connect_tcp_localhost.py tries
-ROOT_PROTECTIONS = {"separate process", "time limits", "memory limit", "output cap", "scratch directory", "no network",
-                    "private process tree", "read-only file system", "hidden reference and tests", "unprivileged user"}
+ROOT_PROTECTIONS = {
+    "separate process",
+    "time limits",
+    "memory limit",
+    "output cap",
+    "scratch directory",
+    "no network",
+    "private process tree",
+    "read-only file system",
+    "hidden reference and tests",
+    "unprivileged user",
+}
 
 
 @dataclass(frozen=True)
@@ -69,21 +79,43 @@ class Plan:
     user_mode: bool = False  # the sandbox's user-namespace fallback instead of root's
 
 
-CHEATS = ["patch_allclose", "patch_assert_close", "patch_math_isclose", "patch_assertion_error", "patch_pytest_reporting",
-          "patch_check_call", "patch_check_raises", "patch_wire_encode", "patch_plugin_emit", "forge_channel_messages",
-          "steal_reference_from_disk", "steal_hidden_tests_via_restart", "steal_from_sys_modules",
-          "steal_from_frames_and_gc", "steal_from_environment", "steal_from_inherited_fds"]
-AFTER_HIDDEN = {"patch_check_raises", "steal_from_sys_modules", "steal_hidden_tests_via_restart"}  # what only hidden tests hold
+CHEATS = [
+    "patch_allclose",
+    "patch_assert_close",
+    "patch_math_isclose",
+    "patch_assertion_error",
+    "patch_pytest_reporting",
+    "patch_check_call",
+    "patch_check_raises",
+    "patch_wire_encode",
+    "patch_plugin_emit",
+    "forge_channel_messages",
+    "steal_reference_from_disk",
+    "steal_hidden_tests_via_restart",
+    "steal_from_sys_modules",
+    "steal_from_frames_and_gc",
+    "steal_from_environment",
+    "steal_from_inherited_fds",
+]
+AFTER_HIDDEN = {
+    "patch_check_raises",
+    "steal_from_sys_modules",
+    "steal_hidden_tests_via_restart",
+}  # what only hidden tests hold
 PLANS: dict[Any, Plan] = {  # a file name, or ("user", file name) for the user-namespace mode
     **{name: Plan(hidden=name in AFTER_HIDDEN) for name in CHEATS},
-    "patch_torch_equal_hides_inplace_bug": Plan(hidden=True),  # the bug it hides costs a hidden test
+    "patch_torch_equal_hides_inplace_bug": Plan(
+        hidden=True
+    ),  # the bug it hides costs a hidden test
     "exit_zero_at_import": Plan(),
     "exit_zero_in_function": Plan(),
     "sys_exit_in_function": Plan(),
     "sys_exit_at_import": Plan(),
     "infinite_loop": Plan(),
     "infinite_loop_ignores_signals": Plan(),
-    "memory_bomb_torch": Plan(test_timeout=6),  # filling 1 GB takes this VM a second or two: no timeout first
+    "memory_bomb_torch": Plan(
+        test_timeout=6
+    ),  # filling 1 GB takes this VM a second or two: no timeout first
     "memory_bomb_list": Plan(test_timeout=6),
     "memory_bomb_shared_mmap": Plan(test_timeout=6),
     "memory_split_across_processes": Plan(test_timeout=6),
@@ -97,18 +129,41 @@ PLANS: dict[Any, Plan] = {  # a file name, or ("user", file name) for the user-n
     "crash_parent_with_unparsable_json": Plan(),
     "stall_parent_unterminated_message": Plan(),
 }
-SLOW = {"memory_bomb_shared_mmap", "memory_split_across_processes", "infinite_loop", "infinite_loop_ignores_signals",
-        "segfault", "exit_zero_in_function", "stall_parent_unterminated_message", "steal_hidden_tests_via_restart",
-        "patch_torch_equal_hides_inplace_bug", "memory_bomb_torch", "memory_bomb_list"}  # started first
+SLOW = {
+    "memory_bomb_shared_mmap",
+    "memory_split_across_processes",
+    "infinite_loop",
+    "infinite_loop_ignores_signals",
+    "segfault",
+    "exit_zero_in_function",
+    "stall_parent_unterminated_message",
+    "steal_hidden_tests_via_restart",
+    "patch_torch_equal_hides_inplace_bug",
+    "memory_bomb_torch",
+    "memory_bomb_list",
+}  # started first
 # graded otherwise: by the `grade` command (a daemon and the results file it targets), in a process of
 # its own (the parent's memory), last and alone (the fork bomb, beside a correct submission)
 SPECIAL = {"daemon_outlives_run", "flood_parent_memory", "fork_bomb"}
 # graded again through warm workers (as `grade batch` grades), which must give each the same outcome:
 # each child is forked from a worker that imported torch and collected the tests once
-WARM = [*CHEATS, "patch_torch_equal_hides_inplace_bug", "exit_zero_at_import", "exit_zero_in_function", "sys_exit_in_function",
-        "sys_exit_at_import", "infinite_loop_ignores_signals", "segfault", "print_flood_in_function", "print_flood_at_import",
-        "crash_parent_with_unparsable_json", "connect_tcp_localhost", "connect_unix_socket", "write_outside_scratch",
-        "read_root_only_files"]
+WARM = [
+    *CHEATS,
+    "patch_torch_equal_hides_inplace_bug",
+    "exit_zero_at_import",
+    "exit_zero_in_function",
+    "sys_exit_in_function",
+    "sys_exit_at_import",
+    "infinite_loop_ignores_signals",
+    "segfault",
+    "print_flood_in_function",
+    "print_flood_at_import",
+    "crash_parent_with_unparsable_json",
+    "connect_tcp_localhost",
+    "connect_unix_socket",
+    "write_outside_scratch",
+    "read_root_only_files",
+]
 BOMB_TIMEOUT = 8  # the fork bomb's test limit: the window in which a concurrent submission meets it
 
 
@@ -159,7 +214,15 @@ def pwned_files() -> list[Path]:
     for folder, dirs, files in os.walk(ROOT):
         dirs[:] = [d for d in dirs if d not in (".venv", ".git", "__pycache__", "node_modules")]
         found += [Path(folder) / f for f in files if f == PWNED]
-    for folder in (ROOT.parent, Path.home(), Path("/root"), Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"), Path("/")):
+    for folder in (
+        ROOT.parent,
+        Path.home(),
+        Path("/root"),
+        Path("/tmp"),
+        Path("/var/tmp"),
+        Path("/dev/shm"),
+        Path("/"),
+    ):
         if (folder / PWNED).exists():
             found.append(folder / PWNED)
     return found
@@ -221,7 +284,9 @@ def tcp_listener() -> tuple[Listener, int]:
         except OSError:
             v6.close()
         return Listener(sockets), port
-    raise RuntimeError(f"every port in {TCP_PORTS} is taken: cannot listen where the attack connects")
+    raise RuntimeError(
+        f"every port in {TCP_PORTS} is taken: cannot listen where the attack connects"
+    )
 
 
 def unix_listener() -> tuple[Listener, str]:
@@ -261,8 +326,13 @@ def kill_all(pids: list[int]) -> None:
 
 
 def _options(plan: Plan) -> Options:
-    return Options(devices=["cpu", "meta"], hidden=plan.hidden, test_timeout=plan.test_timeout, total_timeout=60,
-                   memory_mb=MEMORY_MB)
+    return Options(
+        devices=["cpu", "meta"],
+        hidden=plan.hidden,
+        test_timeout=plan.test_timeout,
+        total_timeout=60,
+        memory_mb=MEMORY_MB,
+    )
 
 
 def _grade(exercise: Exercise, path: Path, plan: Plan) -> GradeResult:
@@ -302,10 +372,38 @@ class CliRun:
 
 def _grade_command(exercise: Exercise, path: Path, out: Path) -> CliRun:
     """`grade ex2 PATH --public-only --json OUT`, as a student or CI runs it."""
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "GRADER_ROOT": str(exercise.public_dir.parent.parent)}
-    proc = subprocess.run([sys.executable, "-m", "grader", exercise.name, str(path), "--public-only", "--timeout", str(TIMEOUT),
-                           "--json", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-    return CliRun(proc.returncode, proc.stdout + proc.stderr, out, out.read_bytes() if out.is_file() else None, time.monotonic())
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+        "GRADER_ROOT": str(exercise.public_dir.parent.parent),
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grader",
+            exercise.name,
+            str(path),
+            "--public-only",
+            "--timeout",
+            str(TIMEOUT),
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    return CliRun(
+        proc.returncode,
+        proc.stdout + proc.stderr,
+        out,
+        out.read_bytes() if out.is_file() else None,
+        time.monotonic(),
+    )
 
 
 _MEASURE = """
@@ -334,8 +432,22 @@ class Measured:
 def _grade_measuring_parent(exercise: Exercise, path: Path) -> Measured:
     """Grade in a fresh process and report how much that (trusted) process's peak memory grew."""
     assert exercise.reference_dir is not None
-    proc = subprocess.run([sys.executable, "-c", _MEASURE, exercise.name, str(exercise.public_dir), str(exercise.reference_dir),
-                           str(path), "30"], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _MEASURE,
+            exercise.name,
+            str(exercise.public_dir),
+            str(exercise.reference_dir),
+            str(path),
+            "30",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     data = json.loads(proc.stdout.strip().splitlines()[-1])
     return Measured(GradeResult.model_validate(data["result"]), data["grew_mb"])
@@ -350,7 +462,9 @@ class BombRun:
     left: list[int]  # fork-bomb processes still there after grading
 
 
-def _bomb_beside_a_correct_submission(exercise: Exercise, pool: concurrent.futures.Executor) -> BombRun:
+def _bomb_beside_a_correct_submission(
+    exercise: Exercise, pool: concurrent.futures.Executor
+) -> BombRun:
     """Grade the fork bomb; once it is under way, grade the reference solution beside it."""
     plan = Plan(test_timeout=BOMB_TIMEOUT)
     bomb = pool.submit(_grade, exercise, HOSTILE / "fork_bomb.py", plan)
@@ -385,9 +499,19 @@ class Grading:
         spawn = multiprocessing.get_context("spawn")
         self.pool = concurrent.futures.ProcessPoolExecutor(max_workers=3, mp_context=spawn)
         self.bomb_pool = concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=spawn)
-        self.bomb_pool.submit(_ready)  # its workers start now, so they are there the moment the bomb may go
-        self.submit("cli daemon", _grade_command, exercise, HOSTILE / "daemon_outlives_run.py", tmp / "results.json")
-        self.submit("parent memory", _grade_measuring_parent, exercise, HOSTILE / "flood_parent_memory.py")
+        self.bomb_pool.submit(
+            _ready
+        )  # its workers start now, so they are there the moment the bomb may go
+        self.submit(
+            "cli daemon",
+            _grade_command,
+            exercise,
+            HOSTILE / "daemon_outlives_run.py",
+            tmp / "results.json",
+        )
+        self.submit(
+            "parent memory", _grade_measuring_parent, exercise, HOSTILE / "flood_parent_memory.py"
+        )
         # slow ones first; user-namespace ones last, beside the fork bomb (their child is not `nobody`)
         order = sorted(PLANS, key=lambda key: (PLANS[key].user_mode, key not in SLOW, str(key)))
         for key in order:
@@ -396,7 +520,9 @@ class Grading:
         for name in WARM:
             self.submit(("warm", name), _grade_warm, exercise, HOSTILE / f"{name}.py", PLANS[name])
         self.bomb: concurrent.futures.Future[BombRun] = concurrent.futures.Future()
-        self._last = threading.Thread(target=self._bomb_when_alone, name="redteam-bomb", daemon=True)
+        self._last = threading.Thread(
+            target=self._bomb_when_alone, name="redteam-bomb", daemon=True
+        )
         self._last.start()
 
     def submit(self, key: Any, fn: Callable[..., Any], *args: Any) -> None:
@@ -404,10 +530,14 @@ class Grading:
 
     def _bomb_when_alone(self) -> None:
         """The bomb uses up the processes `nobody` may have: no other child of `nobody` may run meanwhile."""
-        concurrent.futures.wait([f for key, f in self.futures.items() if not (key in PLANS and PLANS[key].user_mode)])
+        concurrent.futures.wait(
+            [f for key, f in self.futures.items() if not (key in PLANS and PLANS[key].user_mode)]
+        )
         if self.bomb.set_running_or_notify_cancel():
             try:
-                self.bomb.set_result(_bomb_beside_a_correct_submission(self.exercise, self.bomb_pool))
+                self.bomb.set_result(
+                    _bomb_beside_a_correct_submission(self.exercise, self.bomb_pool)
+                )
             except BaseException as exc:  # noqa: BLE001 - handed to the test that waits for it
                 self.bomb.set_exception(exc)
 
@@ -417,7 +547,9 @@ class Grading:
             return future.result(timeout=600)
         except Exception as exc:  # noqa: BLE001 - the grader itself failed: that is the finding
             text = "".join(traceback.format_exception(exc)[-6:])
-            pytest.fail(f"grading {key} raised instead of returning a result:\n{text}", pytrace=False)
+            pytest.fail(
+                f"grading {key} raised instead of returning a result:\n{text}", pytrace=False
+            )
 
     def close(self) -> None:
         for future in self.futures.values():
@@ -484,7 +616,9 @@ def reason_starts(*prefixes: str) -> Callable[[str], bool]:
     return lambda reason: reason.startswith(prefixes)
 
 
-def assert_costs_only(result: GradeResult, function: str, reason: Callable[[str], bool], *, graded_max: float) -> None:
+def assert_costs_only(
+    result: GradeResult, function: str, reason: Callable[[str], bool], *, graded_max: float
+) -> None:
     """Every test of `function` failed for `reason`, every other test passed, the score is the rest."""
     assert result.error == "", result.error
     assert result.graded_max_score == graded_max
@@ -492,7 +626,9 @@ def assert_costs_only(result: GradeResult, function: str, reason: Callable[[str]
     assert mine, f"no test is tagged {function}"
     lost = failed(result)
     assert lost, f"the attack cost nothing: every test passed, {function}'s included"
-    assert [t.name for t in lost] == [t.name for t in mine], f"only {function}'s tests may fail: {show(lost)}"
+    assert [t.name for t in lost] == [t.name for t in mine], (
+        f"only {function}'s tests may fail: {show(lost)}"
+    )
     wrong = [t for t in lost if not reason(t.reason)]
     assert not wrong, f"unexpected reason: {show(wrong)}"
     assert result.score == graded_max - sum(t.max_score for t in mine)
@@ -520,7 +656,11 @@ def assert_scores_zero(result: GradeResult, *, graded_max: float) -> None:
 
 def student_visible_text(result: GradeResult) -> str:
     """Everything of a result a student may be shown (descriptions aside: those are written to be shown)."""
-    parts = [result.error, *result.flags, *(f"{e.label} {e.error} {e.where}" for e in result.load_errors)]
+    parts = [
+        result.error,
+        *result.flags,
+        *(f"{e.label} {e.error} {e.where}" for e in result.load_errors),
+    ]
     for t in result.tests:
         parts += [t.reason, t.output, t.where, *t.flags]
     return "\n".join(parts)
@@ -535,7 +675,11 @@ def test_every_hostile_submission_is_graded_and_says_what_it_must_get():
     assert names == planned
     for path in HOSTILE.glob("*.py"):
         doc = path.read_text(encoding="utf-8").split('"""')[1]
-        assert doc.startswith("Hostile submission: ") and "Attack: " in doc and "Outcome it must get" in doc, path.name
+        assert (
+            doc.startswith("Hostile submission: ")
+            and "Attack: " in doc
+            and "Outcome it must get" in doc
+        ), path.name
 
 
 # -- 1. gaining points it did not earn ----------------------------------------------------------------
@@ -545,8 +689,12 @@ def test_every_hostile_submission_is_graded_and_says_what_it_must_get():
 def test_cheating_scores_exactly_zero(world, name):
     """Each implements nothing; whatever it patches, reads or forges, every test fails."""
     result = world.get(name)
-    assert_scores_zero(result, graded_max=result.max_score if PLANS[name].hidden else world.public_max)
-    if name == "forge_channel_messages":  # it forges while loading: the parent's state machine refuses it
+    assert_scores_zero(
+        result, graded_max=result.max_score if PLANS[name].hidden else world.public_max
+    )
+    if (
+        name == "forge_channel_messages"
+    ):  # it forges while loading: the parent's state machine refuses it
         assert result.error.startswith("the submission broke the grading protocol"), result.error
     else:
         assert result.error == ""
@@ -565,24 +713,44 @@ def test_patched_torch_equal_does_not_hide_an_inplace_bug(world):
     assert lost, "patching torch.equal in the child hid relu's in-place modification of its input"
     # relu fails: for the in-place change the unpatched comparison sees, or (first) for the frame
     # walk with which it finds torch.equal's users, which the parent's reading of the source denies
-    assert all(("relu" in t.tags and t.reason.startswith("input after the call: ")) or charged_statically(t) for t in lost), show(lost)
+    assert all(
+        ("relu" in t.tags and t.reason.startswith("input after the call: "))
+        or charged_statically(t)
+        for t in lost
+    ), show(lost)
     assert result.score == result.max_score - sum(t.max_score for t in lost)
 
 
 def test_hidden_test_source_never_reaches_the_feedback(world, ex2):
     """Planted conftest + forced restart: the hidden tests' source must not show up in the report."""
     result = world.get("steal_hidden_tests_via_restart")
-    first = next(t for t in result.tests if t.tags[0] == "tensor_info" and t.visibility == "visible")
-    assert first.reason == "exited the process (exit status 0) during `tensor_info`"  # the restart it asked for
+    first = next(
+        t for t in result.tests if t.tags[0] == "tensor_info" and t.visibility == "visible"
+    )
+    assert (
+        first.reason == "exited the process (exit status 0) during `tensor_info`"
+    )  # the restart it asked for
     assert ex2.reference_dir is not None
-    public = {line.strip() for p in ex2.public_tests for line in p.read_text(encoding="utf-8").splitlines()}
+    public = {
+        line.strip()
+        for p in ex2.public_tests
+        for line in p.read_text(encoding="utf-8").splitlines()
+    }
     shown = {t.description for t in result.tests}
-    secret = [line.strip() for p in ex2.hidden_tests for line in p.read_text(encoding="utf-8").splitlines()
-              if len(line.strip()) >= 30 and line.strip() not in public and not any(line.strip() in d for d in shown)]
+    secret = [
+        line.strip()
+        for p in ex2.hidden_tests
+        for line in p.read_text(encoding="utf-8").splitlines()
+        if len(line.strip()) >= 30
+        and line.strip() not in public
+        and not any(line.strip() in d for d in shown)
+    ]
     assert len(secret) > 50
     text = student_visible_text(result)
     leaked = [line for line in secret if line in text]
-    assert leaked == [], f"{len(leaked)} lines of the hidden tests reach the feedback, e.g. {leaked[:3]}"
+    assert leaked == [], (
+        f"{len(leaked)} lines of the hidden tests reach the feedback, e.g. {leaked[:3]}"
+    )
 
 
 def test_exit_status_zero_while_loading_is_not_success(world):
@@ -597,8 +765,12 @@ def test_exit_status_zero_while_loading_is_not_success(world):
 
 
 def test_exit_inside_a_function_costs_that_function_only(world):
-    assert_costs_only(world.get("exit_zero_in_function"), "softmax", reason_is("exited the process (exit status 0) during `softmax`"),
-                      graded_max=world.public_max)
+    assert_costs_only(
+        world.get("exit_zero_in_function"),
+        "softmax",
+        reason_is("exited the process (exit status 0) during `softmax`"),
+        graded_max=world.public_max,
+    )
 
 
 def test_sys_exit_inside_a_function_costs_that_function_only(world):
@@ -610,43 +782,72 @@ def test_sys_exit_while_loading_keeps_what_was_defined_before_it(world):
     result = world.get("sys_exit_at_import")
     assert result.error == ""
     [error] = result.load_errors
-    assert error.error == "SystemExit: 1" and error.where.startswith("sys_exit_at_import.py, line "), error
+    assert error.error == "SystemExit: 1" and error.where.startswith(
+        "sys_exit_at_import.py, line "
+    ), error
     graded = {p.name: p.max_score - p.not_graded for p in result.parts}
     assert {p.name: p.score for p in result.parts} == {**graded, "Training": 0}
     lost = failed(result)
-    assert lost and all(t.part == "Training" and "the submission does not define" in t.reason for t in lost), show(lost)
+    assert lost and all(
+        t.part == "Training" and "the submission does not define" in t.reason for t in lost
+    ), show(lost)
     assert result.score == world.public_max - graded["Training"]
 
 
 @pytest.mark.parametrize("name", ["infinite_loop", "infinite_loop_ignores_signals"])
 def test_infinite_loop_costs_its_function_only(world, name):
-    assert_costs_only(world.get(name), "relu", reason_is(f"timed out after {TIMEOUT} s in `relu`"), graded_max=world.public_max)
+    assert_costs_only(
+        world.get(name),
+        "relu",
+        reason_is(f"timed out after {TIMEOUT} s in `relu`"),
+        graded_max=world.public_max,
+    )
 
 
 @pytest.mark.parametrize("name", ["memory_bomb_torch", "memory_bomb_list"])
 def test_memory_bomb_costs_its_function_only(world, name):
-    assert_costs_only(world.get(name), "relu", reason_starts("used more memory than allowed"), graded_max=world.public_max)
+    assert_costs_only(
+        world.get(name),
+        "relu",
+        reason_starts("used more memory than allowed"),
+        graded_max=world.public_max,
+    )
 
 
 @pytest.mark.parametrize("name", ["memory_bomb_shared_mmap", "memory_split_across_processes"])
 def test_memory_limit_holds_beyond_the_data_segment(world, name):
     """Shared mappings and forked helpers count against the limit too."""
-    assert_costs_only(world.get(name), "relu",
-                      reason_starts("used more memory than allowed", "was killed (most likely for using too much memory)"),
-                      graded_max=world.public_max)
+    assert_costs_only(
+        world.get(name),
+        "relu",
+        reason_starts(
+            "used more memory than allowed", "was killed (most likely for using too much memory)"
+        ),
+        graded_max=world.public_max,
+    )
 
 
 def test_segfault_costs_its_function_only(world):
     """relu reaches ctypes, which the parent's reading denies; the crash it caused is on record."""
     result = world.get("segfault")
-    assert_costs_only(result, "relu", lambda reason: reason.startswith("uses ctypes."), graded_max=world.public_max)
+    assert_costs_only(
+        result,
+        "relu",
+        lambda reason: reason.startswith("uses ctypes."),
+        graded_max=world.public_max,
+    )
     relu = [t for t in result.tests if "relu" in t.tags]
     assert any("crashed" in flag for t in relu for flag in t.flags), show(relu)
 
 
 def test_output_flood_inside_a_function_costs_that_function_only(world):
     result = world.get("print_flood_in_function")
-    assert_costs_only(result, "relu", reason_is("printed more than 1 MB of output in `relu`"), graded_max=world.public_max)
+    assert_costs_only(
+        result,
+        "relu",
+        reason_is("printed more than 1 MB of output in `relu`"),
+        graded_max=world.public_max,
+    )
     assert "output truncated at 1 MB" in result.flags
 
 
@@ -665,18 +866,24 @@ def test_daemon_dies_with_the_run_and_cannot_touch_the_results_file(world):
     assert run.written is not None, run.out[-3000:]
     result = json.loads(run.written)
     assert result["score"] == world.public_max
-    time.sleep(max(0.0, run.ended + 2 - time.monotonic()))  # the daemon looks for results files every 0.5 s
+    time.sleep(
+        max(0.0, run.ended + 2 - time.monotonic())
+    )  # the daemon looks for results files every 0.5 s
     left = processes_with(DAEMON)
     kill_all(left)
     assert left == [], "the daemon outlived the grading"
-    assert run.path.read_bytes() == run.written, "the results file was rewritten after `grade` wrote it"
+    assert run.path.read_bytes() == run.written, (
+        "the results file was rewritten after `grade` wrote it"
+    )
 
 
 def test_unparsable_messages_do_not_crash_the_parent(world):
     result = world.get("crash_parent_with_unparsable_json")
     assert_only_static_charges(result)
     # garbage between tests is dropped and flagged; inside a test it breaks the protocol (that test fails)
-    assert {"sent a malformed message", "broke the grading protocol"} & set(result.flags), result.flags
+    assert {"sent a malformed message", "broke the grading protocol"} & set(result.flags), (
+        result.flags
+    )
 
 
 def test_unterminated_message_does_not_stall_the_parent(world):
@@ -684,7 +891,9 @@ def test_unterminated_message_does_not_stall_the_parent(world):
     result = world.get("stall_parent_unterminated_message")
     assert_only_static_charges(result)
     assert not any("timed out" in t.reason for t in result.tests)
-    assert {"sent an oversized message", "broke the grading protocol"} & set(result.flags), result.flags
+    assert {"sent an oversized message", "broke the grading protocol"} & set(result.flags), (
+        result.flags
+    )
 
 
 def test_flood_of_values_does_not_grow_the_parent(world):
@@ -692,7 +901,9 @@ def test_flood_of_values_does_not_grow_the_parent(world):
     measured: Measured = world.get("parent memory")
     lost = failed(measured.result)
     assert all("relu" in t.tags or charged_statically(t) for t in lost), show(lost)
-    assert measured.grew_mb < 100, f"the parent's peak memory grew by {measured.grew_mb:.0f} MB for 200 MB sent"
+    assert measured.grew_mb < 100, (
+        f"the parent's peak memory grew by {measured.grew_mb:.0f} MB for 200 MB sent"
+    )
 
 
 # -- 3. reaching out ---------------------------------------------------------------------------------
@@ -701,13 +912,17 @@ def test_flood_of_values_does_not_grow_the_parent(world):
 def test_no_network(world):
     result = world.get("connect_tcp_localhost")
     assert (result.score, result.error) == (world.public_max, "")
-    assert world.tcp.connections == [], f"port {world.tcp_port} was reached: {world.tcp.connections}"
+    assert world.tcp.connections == [], (
+        f"port {world.tcp_port} was reached: {world.tcp.connections}"
+    )
 
 
 def test_no_unix_sockets(world):
     result = world.get("connect_unix_socket")
     assert (result.score, result.error) == (world.public_max, "")
-    assert world.unix.connections == [], f"{world.unix_path} (or its abstract twin) was reached: {world.unix.connections}"
+    assert world.unix.connections == [], (
+        f"{world.unix_path} (or its abstract twin) was reached: {world.unix.connections}"
+    )
 
 
 def test_files_outside_scratch_stay_untouched(world):
@@ -720,7 +935,9 @@ def test_files_outside_scratch_stay_untouched(world):
 
 def test_child_does_not_read_root_only_files(world):
     result = world.get("read_root_only_files")
-    assert show(failed(result)) == [], [t.output for t in failed(result)]  # which files it read, not their content
+    assert show(failed(result)) == [], [
+        t.output for t in failed(result)
+    ]  # which files it read, not their content
 
 
 def test_protections_are_listed(world):
@@ -732,8 +949,14 @@ def test_protections_are_listed(world):
 
 
 def outcome(result: GradeResult) -> tuple[Any, ...]:
-    return (result.score, result.graded_max_score, result.error, sorted(result.flags),
-            [(e.label, e.error, e.where) for e in result.load_errors], [(t.name, t.status, t.reason) for t in result.tests])
+    return (
+        result.score,
+        result.graded_max_score,
+        result.error,
+        sorted(result.flags),
+        [(e.label, e.error, e.where) for e in result.load_errors],
+        [(t.name, t.status, t.reason) for t in result.tests],
+    )
 
 
 @pytest.mark.parametrize("name", WARM)
@@ -770,14 +993,20 @@ def test_root_never_falls_back_to_user_namespaces():
 def test_fork_bomb_costs_its_function_only_and_leaves_nothing(world):
     run: BombRun = world.get("fork_bomb")
     assert run.peak >= 100, f"the bomb never got going ({run.peak} processes)"
-    assert_costs_only(run.bomb, "relu", lambda reason: reason.startswith("uses os."), graded_max=world.public_max)
+    assert_costs_only(
+        run.bomb, "relu", lambda reason: reason.startswith("uses os."), graded_max=world.public_max
+    )
     relu = [t for t in run.bomb.tests if "relu" in t.tags]
-    assert any(flag == f"timed out after {BOMB_TIMEOUT} s" for t in relu for flag in t.flags), show(relu)
+    assert any(flag == f"timed out after {BOMB_TIMEOUT} s" for t in relu for flag in t.flags), show(
+        relu
+    )
     assert run.left == [], f"{len(run.left)} fork-bomb processes outlived the grading"
 
 
 def test_fork_bomb_does_not_hurt_a_submission_graded_beside_it(world):
     run: BombRun = world.get("fork_bomb")
-    assert run.bystander is not None and run.beside >= 900, f"the bystander did not meet the bomb ({run.beside} processes)"
+    assert run.bystander is not None and run.beside >= 900, (
+        f"the bystander did not meet the bomb ({run.beside} processes)"
+    )
     assert failed(run.bystander) == [], show(failed(run.bystander))
     assert run.bystander.score == world.public_max

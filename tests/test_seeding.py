@@ -7,13 +7,21 @@ import torch
 
 from grader.child import seeding
 
-pytestmark = pytest.mark.skipif(torch.cuda.is_initialized(), reason="counts what torch queues for a CUDA not started yet")
+pytestmark = pytest.mark.skipif(
+    torch.cuda.is_initialized(), reason="counts what torch queues for a CUDA not started yet"
+)
 
 
 def _draws(seed_with, seed: int) -> list[torch.Tensor]:
     seed_with(seed)
     model = torch.nn.Linear(4, 3)
-    return [torch.randn(6), torch.rand(2, 3), torch.randint(0, 10, (5,)), model.weight.detach().clone(), torch.randperm(7)]
+    return [
+        torch.randn(6),
+        torch.rand(2, 3),
+        torch.randint(0, 10, (5,)),
+        model.weight.detach().clone(),
+        torch.randperm(7),
+    ]
 
 
 def test_the_same_numbers_as_torchs_own_seeding():
@@ -46,12 +54,16 @@ def stacks(monkeypatch) -> list[int]:
 def test_nothing_is_queued_for_an_accelerator_this_machine_lacks(stacks):
     seeding.manual_seed_for(["cpu", "meta"])(11)
     assert stacks == [0]
-    torch.manual_seed(11)  # torch's own: a seed for CUDA (and the others it knows), queued with the caller's stack
+    torch.manual_seed(
+        11
+    )  # torch's own: a seed for CUDA (and the others it knows), queued with the caller's stack
     assert stacks[0] >= 1
 
 
 def test_an_accelerator_graded_on_is_seeded_by_its_own_backend(stacks):
-    seeding.manual_seed_for(["cpu", "cuda", "meta"])(11)  # lazily, as torch.cuda.manual_seed_all does
+    seeding.manual_seed_for(["cpu", "cuda", "meta"])(
+        11
+    )  # lazily, as torch.cuda.manual_seed_all does
     assert stacks == [1]
     assert torch.cuda._lazy_seed_tracker.get_calls()  # queued for when CUDA starts
 

@@ -49,18 +49,33 @@ def charged(result: dict[str, list[Use]]) -> dict[str, set[str]]:
 
 # file -> (function -> the names it is charged with, a snippet of the line a use must point at)
 CHEAT_CASES = {
-    "layer_class_by_module_path": ({"relu": {"torch.nn.ReLU"}}, "torch.nn.modules.activation.ReLU()(x)"),
+    "layer_class_by_module_path": (
+        {"relu": {"torch.nn.ReLU"}},
+        "torch.nn.modules.activation.ReLU()(x)",
+    ),
     "reference_saved_at_import": ({"relu": {"torch.relu"}}, "_fast_relu = torch.relu"),
     "aten_op_by_another_name": ({"relu": {"torch.relu"}}, "torch.ops.aten.relu.default(x)"),
-    "torch_c_variable_functions": ({"softmax": {"torch.softmax"}}, "torch._C._VariableFunctions.softmax"),
-    "detector_silenced_via_gc": ({**EVERYONE_DENIED, "relu": {"torch.relu", UNRESOLVABLE}}, "return torch.relu(x)"),
-    "forged_code_filename": ({**EVERYONE_DENIED, "relu": {"torch.relu", UNRESOLVABLE}}, "exec(compile("),
+    "torch_c_variable_functions": (
+        {"softmax": {"torch.softmax"}},
+        "torch._C._VariableFunctions.softmax",
+    ),
+    "detector_silenced_via_gc": (
+        {**EVERYONE_DENIED, "relu": {"torch.relu", UNRESOLVABLE}},
+        "return torch.relu(x)",
+    ),
+    "forged_code_filename": (
+        {**EVERYONE_DENIED, "relu": {"torch.relu", UNRESOLVABLE}},
+        "exec(compile(",
+    ),
     "default_argument": ({"relu": {"torch.relu"}}, "_f=torch.relu"),
     "getattr_computed_name": ({"relu": {"torch.relu"}}, 'getattr(torch, "re" + "lu")'),
     "from_import_alias": ({"relu": {"torch.relu"}}, "return r(x)"),
     "functional_alias": ({"softmax": {"torch.nn.functional.softmax"}}, "F.softmax(z, dim=dim)"),
     "tensor_method": ({"softmax": {"torch.Tensor.softmax"}}, "z.softmax(dim)"),
-    "helper_function": ({"cross_entropy": {"torch.log_softmax"}}, "torch.log_softmax(logits, dim=1)"),
+    "helper_function": (
+        {"cross_entropy": {"torch.log_softmax"}},
+        "torch.log_softmax(logits, dim=1)",
+    ),
     "eval_string": ({"relu": {"torch.relu", UNRESOLVABLE}}, 'eval("torch.relu")'),
 }
 
@@ -87,7 +102,10 @@ def test_the_use_says_how_the_alias_was_made():
     [use] = scan_file(CHEATS / "functional_alias.py")["softmax"]
     assert use.how == "F.softmax (import torch.nn.functional as F)"
     uses = scan_file(CHEATS / "from_import_alias.py")["relu"]
-    assert {u.how for u in uses} == {"from torch import relu as r", "r (from torch import relu as r)"}
+    assert {u.how for u in uses} == {
+        "from torch import relu as r",
+        "r (from torch import relu as r)",
+    }
     [use] = scan_file(CHEATS / "getattr_computed_name.py")["relu"]
     assert use.how == "getattr(torch, 're' + 'lu')"
 
@@ -95,7 +113,9 @@ def test_the_use_says_how_the_alias_was_made():
 def test_module_level_gc_digging_counts_for_every_function_with_a_list():
     result = scan_file(CHEATS / "detector_silenced_via_gc.py")
     for function in LISTED:
-        assert any(u.name == UNRESOLVABLE and "gc.get_objects" in u.how for u in result[function]), function
+        assert any(
+            u.name == UNRESOLVABLE and "gc.get_objects" in u.how for u in result[function]
+        ), function
 
 
 # -- honest submissions and idioms: nothing charged ------------------------------------------------
@@ -334,15 +354,21 @@ def test_honest_idiom_is_not_charged(name):
 
 
 def test_notebook_cells_share_one_namespace_and_later_definitions_win():
-    imported_then_defined = scan("from torch.nn.functional import softmax\nimport torch",
-                                 "def softmax(z, dim=-1):\n    return z.exp() / z.exp().sum(dim, keepdim=True)")
+    imported_then_defined = scan(
+        "from torch.nn.functional import softmax\nimport torch",
+        "def softmax(z, dim=-1):\n    return z.exp() / z.exp().sum(dim, keepdim=True)",
+    )
     assert charged(imported_then_defined) == {}
-    defined_then_imported = scan("def softmax(z, dim=-1):\n    return z.exp() / z.exp().sum(dim, keepdim=True)",
-                                 "from torch.nn.functional import softmax")
+    defined_then_imported = scan(
+        "def softmax(z, dim=-1):\n    return z.exp() / z.exp().sum(dim, keepdim=True)",
+        "from torch.nn.functional import softmax",
+    )
     assert charged(defined_then_imported) == {"softmax": {"torch.nn.functional.softmax"}}
     [use] = defined_then_imported["softmax"]
     assert (use.label, use.line) == ("cell 2", 1)
-    alias_in_another_cell = scan("import torch\nS = torch.softmax", "def softmax(z, dim=-1):\n    return S(z, dim)")
+    alias_in_another_cell = scan(
+        "import torch\nS = torch.softmax", "def softmax(z, dim=-1):\n    return S(z, dim)"
+    )
     assert charged(alias_in_another_cell) == {"softmax": {"torch.softmax"}}
 
 
@@ -350,39 +376,101 @@ def test_notebook_cells_share_one_namespace_and_later_definitions_win():
 
 RESOLVED = {  # source -> (function, the names it is charged with)
     "from torch.nn import *\ndef relu(x):\n    return ReLU()(x)": ("relu", {"torch.nn.ReLU"}),
-    "import torch\ndef relu(x):\n    return torch.nn.modules.activation.F.relu(x)": ("relu", {"torch.nn.functional.relu"}),
-    "import torch\ndef relu(x):\n    return torch._C._VariableFunctions.relu(x)": ("relu", {"torch.relu"}),
+    "import torch\ndef relu(x):\n    return torch.nn.modules.activation.F.relu(x)": (
+        "relu",
+        {"torch.nn.functional.relu"},
+    ),
+    "import torch\ndef relu(x):\n    return torch._C._VariableFunctions.relu(x)": (
+        "relu",
+        {"torch.relu"},
+    ),
     "import torch as t\ndef relu(x):\n    return t.Tensor.relu(x)": ("relu", {"torch.Tensor.relu"}),
     "def relu(x):\n    return x.relu_()": ("relu", {"torch.Tensor.relu_"}),
     "def relu(x):\n    y = x\n    return type(y).relu(y)": ("relu", {"torch.Tensor.relu"}),
-    "import torch\ndef softmax(z, dim=-1):\n    return torch.special.softmax(z, dim)": ("softmax", {"torch.softmax"}),
-    "import torch\ndef relu(x):\n    f = torch.nn.functional\n    return f.relu(x)": ("relu", {"torch.nn.functional.relu"}),
+    "import torch\ndef softmax(z, dim=-1):\n    return torch.special.softmax(z, dim)": (
+        "softmax",
+        {"torch.softmax"},
+    ),
+    "import torch\ndef relu(x):\n    f = torch.nn.functional\n    return f.relu(x)": (
+        "relu",
+        {"torch.nn.functional.relu"},
+    ),
     "import torch\ndef relu(x):\n    return vars(torch)['relu'](x)": ("relu", {"torch.relu"}),
-    "import torch\ndef softmax(z, dim=-1):\n    return torch.nn.functional.__dict__.get('softmax')(z, dim)":
-        ("softmax", {"torch.nn.functional.softmax"}),
-    "def softmax(z, dim=-1):\n    return __import__('torch.nn.functional', fromlist=['x']).softmax(z, dim)":
-        ("softmax", {"torch.nn.functional.softmax"}),
-    "import importlib\ndef softmax(z, dim=-1):\n    return importlib.import_module('torch').softmax(z, dim)": ("softmax", {"torch.softmax"}),
-    "F = __import__('torch').nn.functional\ndef mse_loss(p, t):\n    return F.mse_loss(p, t)": ("mse_loss", {"torch.nn.functional.mse_loss"}),
+    "import torch\ndef softmax(z, dim=-1):\n    return torch.nn.functional.__dict__.get('softmax')(z, dim)": (
+        "softmax",
+        {"torch.nn.functional.softmax"},
+    ),
+    "def softmax(z, dim=-1):\n    return __import__('torch.nn.functional', fromlist=['x']).softmax(z, dim)": (
+        "softmax",
+        {"torch.nn.functional.softmax"},
+    ),
+    "import importlib\ndef softmax(z, dim=-1):\n    return importlib.import_module('torch').softmax(z, dim)": (
+        "softmax",
+        {"torch.softmax"},
+    ),
+    "F = __import__('torch').nn.functional\ndef mse_loss(p, t):\n    return F.mse_loss(p, t)": (
+        "mse_loss",
+        {"torch.nn.functional.mse_loss"},
+    ),
     "import torch\nrelu = lambda x: torch.relu(x)": ("relu", {"torch.relu"}),
     "import torch\nrelu = torch.nn.ReLU()": ("relu", {"torch.nn.ReLU"}),
-    "import torch\na, b = torch.exp, torch.relu\ndef relu(x):\n    return b(x)": ("relu", {"torch.relu"}),
-    "import torch\nclass Act:\n    act = torch.relu\ndef relu(x):\n    return Act.act(x)": ("relu", {"torch.relu"}),
-    "import torch\ndef relu(x):\n    return x.clamp(min=0)\nglobals()['relu'] = torch.relu": ("relu", {"torch.relu"}),
-    "import torch\ntorch.maximum = torch.relu\ndef relu(x):\n    return torch.maximum(x)": ("relu", {"torch.relu"}),
-    "import builtins, torch\nbuiltins.positive = torch.relu\ndef relu(x):\n    return positive(x)": ("relu", {"torch.relu"}),
-    "import torch\ndef _patch():\n    type(torch.zeros(1)).positive = torch.Tensor.relu\n_patch()\ndef relu(x):\n    return x.positive()":
-        ("relu", {"torch.Tensor.relu"}),
-    "import torch\ntable = {}\ntable.update(r=torch.relu)\ndef relu(x):\n    return table['r'](x)": ("relu", {"torch.relu"}),
-    "import torch\ndef deco(f):\n    return torch.relu\n@deco\ndef relu(x):\n    return x": ("relu", {"torch.relu"}),
+    "import torch\na, b = torch.exp, torch.relu\ndef relu(x):\n    return b(x)": (
+        "relu",
+        {"torch.relu"},
+    ),
+    "import torch\nclass Act:\n    act = torch.relu\ndef relu(x):\n    return Act.act(x)": (
+        "relu",
+        {"torch.relu"},
+    ),
+    "import torch\ndef relu(x):\n    return x.clamp(min=0)\nglobals()['relu'] = torch.relu": (
+        "relu",
+        {"torch.relu"},
+    ),
+    "import torch\ntorch.maximum = torch.relu\ndef relu(x):\n    return torch.maximum(x)": (
+        "relu",
+        {"torch.relu"},
+    ),
+    "import builtins, torch\nbuiltins.positive = torch.relu\ndef relu(x):\n    return positive(x)": (
+        "relu",
+        {"torch.relu"},
+    ),
+    "import torch\ndef _patch():\n    type(torch.zeros(1)).positive = torch.Tensor.relu\n_patch()\ndef relu(x):\n    return x.positive()": (
+        "relu",
+        {"torch.Tensor.relu"},
+    ),
+    "import torch\ntable = {}\ntable.update(r=torch.relu)\ndef relu(x):\n    return table['r'](x)": (
+        "relu",
+        {"torch.relu"},
+    ),
+    "import torch\ndef deco(f):\n    return torch.relu\n@deco\ndef relu(x):\n    return x": (
+        "relu",
+        {"torch.relu"},
+    ),
     "import torch\ndef relu(x: 'torch.nn.ReLU'):\n    return x": ("relu", {"torch.nn.ReLU"}),
-    "from mystery import *\ndef softmax(z, dim=-1):\n    return log_softmax(z, dim).exp()": ("softmax", {"torch.log_softmax"}),
-    "import torch, operator\ndef relu(x):\n    return operator.methodcaller('relu')(x)": ("relu", {"torch.Tensor.relu"}),
-    "import torch\nclass T(torch.Tensor):\n    pass\ndef relu(x):\n    return T.relu(x)": ("relu", {"torch.Tensor.relu"}),
-    "import torch\ndef relu(x):\n    return x.clamp(min=0)\ndef _setup():\n    global relu\n    relu = torch.relu\n_setup()":
-        ("relu", {"torch.relu"}),
-    "import torch\ndef __getattr__(name):\n    return torch.relu  # answers for the relu the module lacks": ("relu", {"torch.relu"}),
-    "import torch\ndef relu(x):\n    return print.__self__.getattr(torch, 'relu')(x)": ("relu", {"torch.relu"}),
+    "from mystery import *\ndef softmax(z, dim=-1):\n    return log_softmax(z, dim).exp()": (
+        "softmax",
+        {"torch.log_softmax"},
+    ),
+    "import torch, operator\ndef relu(x):\n    return operator.methodcaller('relu')(x)": (
+        "relu",
+        {"torch.Tensor.relu"},
+    ),
+    "import torch\nclass T(torch.Tensor):\n    pass\ndef relu(x):\n    return T.relu(x)": (
+        "relu",
+        {"torch.Tensor.relu"},
+    ),
+    "import torch\ndef relu(x):\n    return x.clamp(min=0)\ndef _setup():\n    global relu\n    relu = torch.relu\n_setup()": (
+        "relu",
+        {"torch.relu"},
+    ),
+    "import torch\ndef __getattr__(name):\n    return torch.relu  # answers for the relu the module lacks": (
+        "relu",
+        {"torch.relu"},
+    ),
+    "import torch\ndef relu(x):\n    return print.__self__.getattr(torch, 'relu')(x)": (
+        "relu",
+        {"torch.relu"},
+    ),
 }
 
 
@@ -393,31 +481,94 @@ def test_resolved_to_its_forbidden_name(source):
 
 
 DENIED = {  # source -> (function, the names it is charged with): UNRESOLVABLE where nothing was proven safe
-    "import torch\ndef relu(x):\n    n = ''.join(['re', 'lu'])\n    return getattr(torch, n)(x)": ("relu", {UNRESOLVABLE}),
+    "import torch\ndef relu(x):\n    n = ''.join(['re', 'lu'])\n    return getattr(torch, n)(x)": (
+        "relu",
+        {UNRESOLVABLE},
+    ),
     "import torch\ndef relu(x, n='relu'):\n    return vars(torch)[n](x)": ("relu", {UNRESOLVABLE}),
     "def relu(x, n='relu'):\n    return globals().get(n)(x)": ("relu", {UNRESOLVABLE}),
-    "import torch.fx\ndef relu(x):\n    g = torch.fx.Graph()\n    return g.call_method('re' + 'lu', (x,))": ("relu", {UNRESOLVABLE}),
-    "import logging.config\ndef relu(x):\n    return logging.config._resolve('torch.relu')(x)": ("relu", {UNRESOLVABLE}),
+    "import torch.fx\ndef relu(x):\n    g = torch.fx.Graph()\n    return g.call_method('re' + 'lu', (x,))": (
+        "relu",
+        {UNRESOLVABLE},
+    ),
+    "import logging.config\ndef relu(x):\n    return logging.config._resolve('torch.relu')(x)": (
+        "relu",
+        {UNRESOLVABLE},
+    ),
     "import torch\ndef relu(x):\n    return torch.__dict__[x.name](x)": ("relu", {UNRESOLVABLE}),
-    "import operator, torch\ndef relu(x, n='relu'):\n    return operator.attrgetter(n)(torch)(x)": ("relu", {UNRESOLVABLE}),
-    "import importlib\ndef softmax(z, dim=-1, m='torch'):\n    return importlib.import_module(m).exp(z)": ("softmax", {UNRESOLVABLE}),
-    "def softmax(z, dim=-1, m='torch'):\n    return __import__(m).exp(z)": ("softmax", {UNRESOLVABLE}),
-    "import torch\ndef softmax(z, dim=-1):\n    return torch.ops.aten.exp(z)": ("softmax", {UNRESOLVABLE}),
-    "import torch\ndef cross_entropy(l, t):\n    return torch._C._nn.cross_entropy_loss(l, t)": ("cross_entropy", {UNRESOLVABLE}),
-    "import torch\ndef relu(x):\n    return torch.relu.__wrapped__(x)": ("relu", {"torch.relu", UNRESOLVABLE}),
-    "import torch\ndef softmax(z, dim=-1):\n    return softmax.__globals__['torch'].exp(z)": ("softmax", {UNRESOLVABLE}),
-    "import sys\ndef relu(x):\n    return sys.modules['torch'].relu(x)": ("relu", {"torch.Tensor.relu", UNRESOLVABLE}),
-    "import ctypes\ndef relu(x):\n    ctypes.pythonapi.Py_IncRef\n    return x": ("relu", {UNRESOLVABLE}),
-    "import torch\ndef softmax(z, dim=-1):\n    return [c for c in object.__subclasses__()][0](z)": ("softmax", {UNRESOLVABLE}),
-    "import torch\ndef softmax(z, dim=-1):\n    return eval('z.exp()')": ("softmax", {UNRESOLVABLE}),
-    "import torch\ndef softmax(z, dim=-1):\n    g = getattr\n    return g(torch, 'exp')(z)": ("softmax", {UNRESOLVABLE}),
-    "import pickle\ndef softmax(z, dim=-1):\n    return pickle.loads(b'')(z)": ("softmax", {UNRESOLVABLE}),
-    "import torch\ndef softmax(z, dim=-1):\n    return torch.load('f.pt', weights_only=False)(z)": ("softmax", {UNRESOLVABLE}),
-    "import inspect, torch\ndef softmax(z, dim=-1):\n    return dict(inspect.getmembers(torch))['ex' + 'p'](z)": ("softmax", {UNRESOLVABLE}),
-    "import torch\ndef relu(x):\n    return print.__self__.eval('torch.' + x.name)(x)": ("relu", {UNRESOLVABLE}),
+    "import operator, torch\ndef relu(x, n='relu'):\n    return operator.attrgetter(n)(torch)(x)": (
+        "relu",
+        {UNRESOLVABLE},
+    ),
+    "import importlib\ndef softmax(z, dim=-1, m='torch'):\n    return importlib.import_module(m).exp(z)": (
+        "softmax",
+        {UNRESOLVABLE},
+    ),
+    "def softmax(z, dim=-1, m='torch'):\n    return __import__(m).exp(z)": (
+        "softmax",
+        {UNRESOLVABLE},
+    ),
+    "import torch\ndef softmax(z, dim=-1):\n    return torch.ops.aten.exp(z)": (
+        "softmax",
+        {UNRESOLVABLE},
+    ),
+    "import torch\ndef cross_entropy(l, t):\n    return torch._C._nn.cross_entropy_loss(l, t)": (
+        "cross_entropy",
+        {UNRESOLVABLE},
+    ),
+    "import torch\ndef relu(x):\n    return torch.relu.__wrapped__(x)": (
+        "relu",
+        {"torch.relu", UNRESOLVABLE},
+    ),
+    "import torch\ndef softmax(z, dim=-1):\n    return softmax.__globals__['torch'].exp(z)": (
+        "softmax",
+        {UNRESOLVABLE},
+    ),
+    "import sys\ndef relu(x):\n    return sys.modules['torch'].relu(x)": (
+        "relu",
+        {"torch.Tensor.relu", UNRESOLVABLE},
+    ),
+    "import ctypes\ndef relu(x):\n    ctypes.pythonapi.Py_IncRef\n    return x": (
+        "relu",
+        {UNRESOLVABLE},
+    ),
+    "import torch\ndef softmax(z, dim=-1):\n    return [c for c in object.__subclasses__()][0](z)": (
+        "softmax",
+        {UNRESOLVABLE},
+    ),
+    "import torch\ndef softmax(z, dim=-1):\n    return eval('z.exp()')": (
+        "softmax",
+        {UNRESOLVABLE},
+    ),
+    "import torch\ndef softmax(z, dim=-1):\n    g = getattr\n    return g(torch, 'exp')(z)": (
+        "softmax",
+        {UNRESOLVABLE},
+    ),
+    "import pickle\ndef softmax(z, dim=-1):\n    return pickle.loads(b'')(z)": (
+        "softmax",
+        {UNRESOLVABLE},
+    ),
+    "import torch\ndef softmax(z, dim=-1):\n    return torch.load('f.pt', weights_only=False)(z)": (
+        "softmax",
+        {UNRESOLVABLE},
+    ),
+    "import inspect, torch\ndef softmax(z, dim=-1):\n    return dict(inspect.getmembers(torch))['ex' + 'p'](z)": (
+        "softmax",
+        {UNRESOLVABLE},
+    ),
+    "import torch\ndef relu(x):\n    return print.__self__.eval('torch.' + x.name)(x)": (
+        "relu",
+        {UNRESOLVABLE},
+    ),
     "def relu(x):\n    f = [print][0]\n    return f.__self__.exec('1')": ("relu", {UNRESOLVABLE}),
-    "import traceback\ndef relu(x):\n    for frame, _ in traceback.walk_stack(None):\n        frame.f_globals\n    return x": ("relu", {UNRESOLVABLE}),
-    "import functools, torch\ndef relu(x):\n    return functools.reduce(getattr, ['nn', 'functional', 'relu'], torch)(x)": ("relu", {UNRESOLVABLE}),
+    "import traceback\ndef relu(x):\n    for frame, _ in traceback.walk_stack(None):\n        frame.f_globals\n    return x": (
+        "relu",
+        {UNRESOLVABLE},
+    ),
+    "import functools, torch\ndef relu(x):\n    return functools.reduce(getattr, ['nn', 'functional', 'relu'], torch)(x)": (
+        "relu",
+        {UNRESOLVABLE},
+    ),
 }
 
 
@@ -427,13 +578,16 @@ def test_denied_by_default(source):
     assert charged(scan(source)) == {function: names}
 
 
-@pytest.mark.parametrize("source", [
-    "import torch\n_ns = {}\nexec('import torch', _ns)\ndef relu(x):\n    return x.clamp(min=0)",
-    "import timeit\ntimeit.timeit('relu(x)', globals=globals())\ndef relu(x):\n    return x.clamp(min=0)",
-    "import gc\nfor o in gc.get_referrers(print):\n    pass\ndef relu(x):\n    return x.clamp(min=0)",
-    "def relu(x):\n    return x.clamp(min=0)\nfor name in ['relu']:\n    globals()[name] = print",
-    "def _hack(name):\n    globals()[name] = print\n_hack('re' + 'lu')\ndef relu(x):\n    return x.clamp(min=0)",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch\n_ns = {}\nexec('import torch', _ns)\ndef relu(x):\n    return x.clamp(min=0)",
+        "import timeit\ntimeit.timeit('relu(x)', globals=globals())\ndef relu(x):\n    return x.clamp(min=0)",
+        "import gc\nfor o in gc.get_referrers(print):\n    pass\ndef relu(x):\n    return x.clamp(min=0)",
+        "def relu(x):\n    return x.clamp(min=0)\nfor name in ['relu']:\n    globals()[name] = print",
+        "def _hack(name):\n    globals()[name] = print\n_hack('re' + 'lu')\ndef relu(x):\n    return x.clamp(min=0)",
+    ],
+)
 def test_module_level_code_that_can_rebind_anything_counts_for_every_function(source):
     assert charged(scan(source)) == EVERYONE_DENIED
 
@@ -500,8 +654,10 @@ def test_a_helper_charges_every_graded_caller_transitively():
             return ((pred - target) ** 2).sum() / pred.shape[0]
     """
     result = scan(source)
-    assert charged(result) == {"cross_entropy": {"torch.nn.functional.log_softmax"},
-                               "kl_divergence": {"torch.nn.functional.log_softmax"}}
+    assert charged(result) == {
+        "cross_entropy": {"torch.nn.functional.log_softmax"},
+        "kl_divergence": {"torch.nn.functional.log_softmax"},
+    }
     [use] = result["cross_entropy"]
     assert (use.line, use.how) == (4, "F.log_softmax (import torch.nn.functional as F)")
 
@@ -511,12 +667,23 @@ def test_a_helper_charges_every_graded_caller_transitively():
 
 def _tripped(result: dict[str, list[Use]]) -> list[Use]:
     """Uses that only say the scanner itself failed somewhere (it fails closed)."""
-    return [u for uses in result.values() for u in uses if "could not read" in u.how or "scanner failed" in u.how]
+    return [
+        u
+        for uses in result.values()
+        for u in uses
+        if "could not read" in u.how or "scanner failed" in u.how
+    ]
 
 
 def _statement_lists(tree: ast.AST) -> list[list[ast.stmt]]:
-    return [body for node in ast.walk(tree) for field in ("body", "orelse", "finalbody")
-            if isinstance(body := getattr(node, field, None), list) and body and isinstance(body[0], ast.stmt)]
+    return [
+        body
+        for node in ast.walk(tree)
+        for field in ("body", "orelse", "finalbody")
+        if isinstance(body := getattr(node, field, None), list)
+        and body
+        and isinstance(body[0], ast.stmt)
+    ]
 
 
 def _damaged_solutions(count: int) -> list[str]:
@@ -531,7 +698,7 @@ def _damaged_solutions(count: int) -> list[str]:
             out.append("\n".join(line for line in lines if rng.random() > 0.15))
         elif n % 3 == 1:
             start = rng.randrange(len(lines))
-            out.append("\n".join(lines[:start] + lines[start + rng.randrange(1, 4):]))
+            out.append("\n".join(lines[:start] + lines[start + rng.randrange(1, 4) :]))
         else:
             tree = ast.parse(text)
             for body in rng.sample(_statement_lists(tree), 8):
@@ -550,22 +717,27 @@ def test_random_damage_never_raises_nor_trips_the_scanner():
         assert not _tripped(result), source
 
 
-@pytest.mark.parametrize("source", [
-    "x = " + "(" * 80 + "1" + ")" * 80,
-    "import torch\ny = torch" + ".nn" * 300,
-    "def relu(x):\n    return " + " + ".join(["x"] * 2000),
-    "getattr()\nvars(*a)\nexec()\ncompile(*a)\n__import__()\nsetattr(x)\nimportlib.import_module()\n",
-    "import operator, importlib\noperator.attrgetter()\nimportlib.import_module(name='torch')\nexec(source='1')\n",
-    "def relu(x: 'not python at all ((('):\n    return eval('(((')",
-    "class A(metaclass=type, **{}):\n    def f(self, /, a, *b, c=1, **d): return lambda: [y async for y in a]\n",
-    "exec('exec(\"exec(\\'exec(1)\\')\")')",
-    "match x:\n    case {'a': [1, *rest], **more} | Point(x=0) as p if p:\n        globals()[p] = rest\n",
-    "def relu(x):\n    global relu\n    relu = relu\n    return relu(x)\nrelu = relu",
-    "x = 1\n\x00",
-    "",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "x = " + "(" * 80 + "1" + ")" * 80,
+        "import torch\ny = torch" + ".nn" * 300,
+        "def relu(x):\n    return " + " + ".join(["x"] * 2000),
+        "getattr()\nvars(*a)\nexec()\ncompile(*a)\n__import__()\nsetattr(x)\nimportlib.import_module()\n",
+        "import operator, importlib\noperator.attrgetter()\nimportlib.import_module(name='torch')\nexec(source='1')\n",
+        "def relu(x: 'not python at all ((('):\n    return eval('(((')",
+        "class A(metaclass=type, **{}):\n    def f(self, /, a, *b, c=1, **d): return lambda: [y async for y in a]\n",
+        "exec('exec(\"exec(\\'exec(1)\\')\")')",
+        "match x:\n    case {'a': [1, *rest], **more} | Point(x=0) as p if p:\n        globals()[p] = rest\n",
+        "def relu(x):\n    global relu\n    relu = relu\n    return relu(x)\nrelu = relu",
+        "x = 1\n\x00",
+        "",
+    ],
+)
 def test_weird_source_never_raises_nor_trips_the_scanner(source):
-    result = forbidden_uses([Cell(0, "cell 1", source), Cell(1, "cell 2", "import torch")], FORBIDDEN)
+    result = forbidden_uses(
+        [Cell(0, "cell 1", source), Cell(1, "cell 2", "import torch")], FORBIDDEN
+    )
     assert set(result) == set(FORBIDDEN)
     assert not _tripped(result)
 
@@ -575,7 +747,9 @@ def test_fails_closed_when_the_scanner_breaks(monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(static_calls._Scanner, "scan", broken)
-    result = forbidden_uses([Cell(0, "ex2.py", "def relu(x):\n    return x")], {"relu": ["torch.relu"], "train": []})
+    result = forbidden_uses(
+        [Cell(0, "ex2.py", "def relu(x):\n    return x")], {"relu": ["torch.relu"], "train": []}
+    )
     assert charged(result) == {"relu": {UNRESOLVABLE}} and result["train"] == []
 
 

@@ -58,14 +58,23 @@ def test_forbidden_call_is_named(grade_file):
     result = grade_file(SUBMISSIONS / "bug_relu.py")
     relu_tests = [t for t in result.tests if t.tags[0] == "relu"]
     assert relu_tests and all(t.status is Status.failed for t in relu_tests)
-    assert all(t.reason == "uses torch.relu (bug_relu.py, line 93), which this exercise forbids here" for t in relu_tests)
-    assert [t.name for t in result.tests if t.status is Status.failed] == [t.name for t in relu_tests]
+    assert all(
+        t.reason == "uses torch.relu (bug_relu.py, line 93), which this exercise forbids here"
+        for t in relu_tests
+    )
+    assert [t.name for t in result.tests if t.status is Status.failed] == [
+        t.name for t in relu_tests
+    ]
 
 
 def test_a_function_that_changes_torchs_global_state_costs_nobody_else(grade_file):
     """gd_step leaves grad mode off: before each test torch's global state is put back."""
     result = grade_file(SUBMISSIONS / "cascade_gd_step_leaves_grad_mode_off.py")
-    others = [(t.name, t.reason) for t in result.tests if t.status is Status.failed and "gd_step" not in t.tags]
+    others = [
+        (t.name, t.reason)
+        for t in result.tests
+        if t.status is Status.failed and "gd_step" not in t.tags
+    ]
     assert others == []
 
 

@@ -17,7 +17,9 @@ from grader.result import Status
 from grader.submission import MAX_ZIP_BYTES, MAX_ZIP_MEMBERS, load_submission
 
 PACKAGED = SUBMISSIONS / "packaged"
-DEFS_ONLY = "notebook graded on its definitions only: demo code (training runs, plots, prints) was skipped"
+DEFS_ONLY = (
+    "notebook graded on its definitions only: demo code (training runs, plots, prints) was skipped"
+)
 REFERENCE = ROOT / "reference/ex2/solution.py"
 
 
@@ -27,7 +29,8 @@ def passed_everything(result) -> bool:
 
 def zero_with(result, message: str) -> bool:
     return (result.error, result.score, result.load_errors) == (message, 0, []) and all(
-        t.status is Status.failed and t.reason == message for t in result.tests)
+        t.status is Status.failed and t.reason == message for t in result.tests
+    )
 
 
 # -- zips ----------------------------------------------------------------------------------------------
@@ -49,7 +52,9 @@ def test_zip_with_path_traversal_is_refused_through_the_cli(cli):
     assert not (ROOT.parent / "evil.py").exists() and not (PACKAGED.parent / "evil.py").exists()
 
 
-@pytest.mark.parametrize("member", ["/tmp/evil.py", "..\\evil.py", "ex2/../../evil.py", "C:/evil.py", "\\evil.py"])
+@pytest.mark.parametrize(
+    "member", ["/tmp/evil.py", "..\\evil.py", "ex2/../../evil.py", "C:/evil.py", "\\evil.py"]
+)
 def test_unsafe_zip_members_are_refused_before_anything_is_read(tmp_path, member):
     path = tmp_path / "sub.zip"
     with zipfile.ZipFile(path, "w") as z:
@@ -62,7 +67,9 @@ def test_unsafe_zip_members_are_refused_before_anything_is_read(tmp_path, member
 
 def test_zip_claiming_an_absurd_size_is_refused(ex2):
     path = PACKAGED / "huge_declared_size.zip"
-    assert sum(m.file_size for m in zipfile.ZipFile(path).infolist()) == 3_900_000_000 > MAX_ZIP_BYTES
+    assert (
+        sum(m.file_size for m in zipfile.ZipFile(path).infolist()) == 3_900_000_000 > MAX_ZIP_BYTES
+    )
     assert path.stat().st_size < 100_000
     result = grade(ex2, path, Options(devices=["cpu", "meta"], hidden=True))
     assert zero_with(result, "huge_declared_size.zip unpacks to more than 50 MB")
@@ -74,7 +81,9 @@ def test_zip_with_too_many_files_is_refused(tmp_path):
         for i in range(MAX_ZIP_MEMBERS + 1):
             z.writestr(f"data/{i}.txt", "")
         z.writestr("ex2.py", "")
-    with pytest.raises(SubmissionError, match=r"^many\.zip holds 1002 files: too many for a submission$"):
+    with pytest.raises(
+        SubmissionError, match=r"^many\.zip holds 1002 files: too many for a submission$"
+    ):
         load_submission(path, module="ex2")
 
 
@@ -88,11 +97,23 @@ def test_file_named_zip_that_is_not_a_zip(tmp_path):
 def test_macos_zip_of_a_folder_with_the_notebook_is_graded(grade_file):
     path = PACKAGED / "ex2_notebook_macos.zip"
     names = zipfile.ZipFile(path).namelist()
-    assert {"ex2/ex2.ipynb", "__MACOSX/ex2/._ex2.ipynb", "ex2/.ipynb_checkpoints/ex2-checkpoint.ipynb"} <= set(names)
+    assert {
+        "ex2/ex2.ipynb",
+        "__MACOSX/ex2/._ex2.ipynb",
+        "ex2/.ipynb_checkpoints/ex2-checkpoint.ipynb",
+    } <= set(names)
     submission = load_submission(path, module="ex2")
-    assert (submission.kind, str(submission.path)) == ("ipynb", f"{PACKAGED}/ex2_notebook_macos.zip:ex2/ex2.ipynb")
+    assert (submission.kind, str(submission.path)) == (
+        "ipynb",
+        f"{PACKAGED}/ex2_notebook_macos.zip:ex2/ex2.ipynb",
+    )
     result = grade_file(path)
-    assert (result.score, result.error, result.load_errors, result.notes) == (100, "", [], [DEFS_ONLY])
+    assert (result.score, result.error, result.load_errors, result.notes) == (
+        100,
+        "",
+        [],
+        [DEFS_ONLY],
+    )
     assert passed_everything(result)
 
 
@@ -104,7 +125,12 @@ def test_folder_holding_the_notebook_is_graded_not_its_checkpoint(grade_file):
     assert (folder / ".ipynb_checkpoints" / "ex2-checkpoint.ipynb").is_file()
     assert load_submission(folder, module="ex2").path == folder / "ex2.ipynb"
     result = grade_file(folder)
-    assert (result.score, result.error, result.load_errors, result.notes) == (100, "", [], [DEFS_ONLY])
+    assert (result.score, result.error, result.load_errors, result.notes) == (
+        100,
+        "",
+        [],
+        [DEFS_ONLY],
+    )
 
 
 def test_folder_holding_both_py_and_notebook_grades_the_notebook(grade_file):
@@ -120,7 +146,9 @@ def test_folder_holding_both_py_and_notebook_grades_the_notebook(grade_file):
 
 def test_folder_with_neither_file_says_so(tmp_path):
     (tmp_path / "notes.txt").write_text("nothing here")
-    with pytest.raises(SubmissionError, match=rf"^folder {tmp_path.name} holds no ex2\.py or ex2\.ipynb$"):
+    with pytest.raises(
+        SubmissionError, match=rf"^folder {tmp_path.name} holds no ex2\.py or ex2\.ipynb$"
+    ):
         load_submission(tmp_path, module="ex2")
 
 
@@ -146,18 +174,26 @@ def test_nbformat_3_notebook_in_a_zip_gets_a_clear_error_and_zero(ex2, tmp_path)
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("ex2.ipynb", (ROOT / "tests/notebooks/nbformat3.ipynb").read_bytes())
     result = grade(ex2, path, Options(devices=["cpu", "meta"], hidden=True))
-    assert zero_with(result, "handin.zip:ex2.ipynb is notebook format 3: save it as format 4 (any recent Jupyter or Colab does)")
+    assert zero_with(
+        result,
+        "handin.zip:ex2.ipynb is notebook format 3: save it as format 4 (any recent Jupyter or Colab does)",
+    )
 
 
 def test_json_that_is_not_a_notebook(tmp_path):
     (tmp_path / "ex2.ipynb").write_text('{"name": "not a notebook"}')
-    with pytest.raises(SubmissionError, match=r"^ex2\.ipynb is JSON but not a Jupyter notebook \(no cells\)$"):
+    with pytest.raises(
+        SubmissionError, match=r"^ex2\.ipynb is JSON but not a Jupyter notebook \(no cells\)$"
+    ):
         load_submission(tmp_path / "ex2.ipynb", module="ex2")
 
 
 def test_wrong_extension_is_refused(tmp_path):
     (tmp_path / "ex2.txt").write_bytes(REFERENCE.read_bytes())
-    with pytest.raises(SubmissionError, match=r"^ex2\.txt: expected a \.py file, a \.ipynb notebook, a folder or a \.zip$"):
+    with pytest.raises(
+        SubmissionError,
+        match=r"^ex2\.txt: expected a \.py file, a \.ipynb notebook, a folder or a \.zip$",
+    ):
         load_submission(tmp_path / "ex2.txt", module="ex2")
 
 

@@ -46,7 +46,9 @@ def _exercise() -> Exercise:
 def _seed_zero() -> dict[str, golden.GoldenSet]:
     """Both groups recorded afresh at seed 0 (the public ones are what `golden.json` holds)."""
     documents = golden.record_groups(_exercise(), ["public", "hidden"], seed=0)
-    return {group: golden.parse(document, f"{group} at seed 0") for group, document in documents.items()}
+    return {
+        group: golden.parse(document, f"{group} at seed 0") for group, document in documents.items()
+    }
 
 
 @cache
@@ -69,12 +71,17 @@ def _properties() -> dict[str, Any]:
 
 def _tolerances(rule: dict[str, Any]) -> tuple[float, float]:
     tol = _exercise().config.tolerance
-    return (tol.rtol if rule.get("rtol") is None else rule["rtol"], tol.atol if rule.get("atol") is None else rule["atol"])
+    return (
+        tol.rtol if rule.get("rtol") is None else rule["rtol"],
+        tol.atol if rule.get("atol") is None else rule["atol"],
+    )
 
 
 def _drawn(rule: dict[str, Any]) -> bool:
     """Whether a check's expected value must change with the seed."""
-    return rule.get("rule") == "property" or (rule.get("rule") == "equal" and not rule.get("constant"))
+    return rule.get("rule") == "property" or (
+        rule.get("rule") == "equal" and not rule.get("constant")
+    )
 
 
 @pytest.mark.parametrize("group", ["public", "hidden"])
@@ -90,7 +97,11 @@ def test_every_test_checks_the_same_things_under_every_seed(group):
 
 @pytest.mark.parametrize("group", ["public", "hidden"])
 def test_every_test_has_a_check_drawn_from_the_seed(group):
-    undrawn = [key for key, test in _seed_zero()[group].tests.items() if not any(_drawn(c) for c in test.checks)]
+    undrawn = [
+        key
+        for key, test in _seed_zero()[group].tests.items()
+        if not any(_drawn(c) for c in test.checks)
+    ]
     assert undrawn == []
 
 
@@ -108,7 +119,9 @@ def test_a_value_recorded_at_seed_zero_fails_every_drawn_check_of_a_variant(grou
             if rule["rule"] == "property":
                 fn = _properties()[rule["property"]]
                 passed, _ = fn(seen, seed=SEED)
-                assert fn(test.expected(i), seed=SEED)[0], f"{key}: the reference's own value fails {rule['property']} at {SEED}"
+                assert fn(test.expected(i), seed=SEED)[0], (
+                    f"{key}: the reference's own value fails {rule['property']} at {SEED}"
+                )
             else:
                 rtol, atol = _tolerances(rule)
                 passed = compare(test.expected(i), seen, rtol=rtol, atol=atol) is None
@@ -118,8 +131,11 @@ def test_a_value_recorded_at_seed_zero_fails_every_drawn_check_of_a_variant(grou
     assert replayable == []
 
 
-@pytest.mark.parametrize("path", [ROOT / "reference/ex2/solution.py", SUBMISSIONS / "alternative.py"],
-                         ids=["reference", "alternative"])
+@pytest.mark.parametrize(
+    "path",
+    [ROOT / "reference/ex2/solution.py", SUBMISSIONS / "alternative.py"],
+    ids=["reference", "alternative"],
+)
 def test_correct_solutions_score_full_marks_on_a_variant(path):
     result = _graded(path)
     assert [(t.name, t.reason) for t in result.tests if t.status is Status.failed] == []

@@ -25,19 +25,52 @@ from grader.reports import classbook
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="grade batch", description="Grade a whole class with hidden tests, on every core; "
-                                "resumable (students already graded with the same files are skipped).")
+    p = argparse.ArgumentParser(
+        prog="grade batch",
+        description="Grade a whole class with hidden tests, on every core; "
+        "resumable (students already graded with the same files are skipped).",
+    )
     p.add_argument("exercise", help="the exercise, e.g. ex2")
-    p.add_argument("submissions", type=Path, help="a folder of submissions or a zip of one (Moodle and Canvas downloads understood)")
-    p.add_argument("--out", type=Path, required=True, metavar="RESULTS", help="where results go (created; reused to resume)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="submissions graded at once (default: all cores)")
-    p.add_argument("--force", action="store_true", help="grade everyone again, even where a matching result exists")
-    p.add_argument("--timeout", type=float, metavar="S", help="seconds per test (default: the exercise's)")
+    p.add_argument(
+        "submissions",
+        type=Path,
+        help="a folder of submissions or a zip of one (Moodle and Canvas downloads understood)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="RESULTS",
+        help="where results go (created; reused to resume)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="submissions graded at once (default: all cores)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="grade everyone again, even where a matching result exists",
+    )
+    p.add_argument(
+        "--timeout", type=float, metavar="S", help="seconds per test (default: the exercise's)"
+    )
     p.add_argument("--memory", type=int, metavar="MB", help="memory limit of each child in MiB")
-    p.add_argument("--device", action="append", choices=["cpu", "cuda", "mps", "meta"], help="devices (default: every available one)")
+    p.add_argument(
+        "--device",
+        action="append",
+        choices=["cpu", "cuda", "mps", "meta"],
+        help="devices (default: every available one)",
+    )
     p.add_argument("--run-all-cells", action="store_true", help="notebooks: run demo cells too")
-    p.add_argument("--hold-flagged", action="store_true", help="keep the score of a submission with evidence of "
-                   "tampering (audit or source flags) out of the gradebook and worksheet, as 'needs review'")
+    p.add_argument(
+        "--hold-flagged",
+        action="store_true",
+        help="keep the score of a submission with evidence of "
+        "tampering (audit or source flags) out of the gradebook and worksheet, as 'needs review'",
+    )
     return p
 
 
@@ -47,29 +80,50 @@ def main(argv: list[str], console: Console) -> int:
         raise GraderError(f"--jobs must be at least 1 (not {args.jobs})")
     exercise = find_exercise(args.exercise)
     if exercise.reference_dir is None:
-        raise GraderError(f"{exercise.name}: batch grading needs reference/{exercise.name} (the hidden tests)")
+        raise GraderError(
+            f"{exercise.name}: batch grading needs reference/{exercise.name} (the hidden tests)"
+        )
     if not args.submissions.exists():
         raise GraderError(f"no such folder or zip: {args.submissions}")
     out: Path = args.out
     if out.resolve().is_relative_to(args.submissions.resolve()) and args.submissions.is_dir():
         raise GraderError("--out must not be inside the submissions folder")
-    options = Options(devices=args.device, hidden=True, test_timeout=args.timeout, memory_mb=args.memory,
-                      run_all_cells=args.run_all_cells, hide=[args.submissions.resolve()])
+    options = Options(
+        devices=args.device,
+        hidden=True,
+        test_timeout=args.timeout,
+        memory_mb=args.memory,
+        run_all_cells=args.run_all_cells,
+        hide=[args.submissions.resolve()],
+    )
     batch = Batch(exercise, out, options, jobs=args.jobs, force=args.force)
     with tempfile.TemporaryDirectory(prefix="grade-class-") as workdir:
         students = batch.students(args.submissions, Path(workdir))
         if not students:
             raise GraderError(f"no submissions found in {args.submissions}")
         entries = _run_with_progress(batch, students, console)
-    return _write_outputs(exercise.config.title, [p.name for p in exercise.config.parts], entries, out, console,
-                          hold_flagged=args.hold_flagged)
+    return _write_outputs(
+        exercise.config.title,
+        [p.name for p in exercise.config.parts],
+        entries,
+        out,
+        console,
+        hold_flagged=args.hold_flagged,
+    )
 
 
 def _run_with_progress(batch: Batch, students: list, console: Console) -> list[Entry]:
     failures = 0
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("[red]{task.fields[failures]} not graded"), TextColumn("[dim]{task.fields[reused]} reused"),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[red]{task.fields[failures]} not graded"),
+        TextColumn("[dim]{task.fields[reused]} reused"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    ]
     reused = 0
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("grading", total=len(students), failures=0, reused=0)
@@ -84,12 +138,21 @@ def _run_with_progress(batch: Batch, students: list, console: Console) -> list[E
             return batch.run(students, done)
         except KeyboardInterrupt:
             progress.stop()
-            console.print("[yellow]interrupted: results so far are saved; run the same command again to resume[/]")
+            console.print(
+                "[yellow]interrupted: results so far are saved; run the same command again to resume[/]"
+            )
             raise
 
 
-def _write_outputs(title: str, parts: list[str], entries: list[Entry], out: Path, console: Console, *,
-                   hold_flagged: bool = False) -> int:
+def _write_outputs(
+    title: str,
+    parts: list[str],
+    entries: list[Entry],
+    out: Path,
+    console: Console,
+    *,
+    hold_flagged: bool = False,
+) -> int:
     rows = summary_rows(entries, hold_flagged=hold_flagged)
     write_atomic(out / "gradebook.csv", classbook.gradebook_csv(rows, parts))
     worksheet = classbook.moodle_worksheet_csv(rows)
@@ -105,5 +168,7 @@ def _write_outputs(title: str, parts: list[str], entries: list[Entry], out: Path
     stats = classbook.statistics_of(rows, rates)
     write_atomic(out / "summary.html", classbook.summary_html(stats, f"{title}: class summary"))
     classbook.render_summary(console, stats)
-    console.print(f"results in {out}/: gradebook.csv, summary.html, students/<name>/(results.json, feedback.md, feedback.html)")
+    console.print(
+        f"results in {out}/: gradebook.csv, summary.html, students/<name>/(results.json, feedback.md, feedback.html)"
+    )
     return 0

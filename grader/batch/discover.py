@@ -21,7 +21,9 @@ from grader._exceptions import SubmissionError
 from grader.submission import refuse_unsafe_paths
 
 MOODLE = re.compile(r"^(?P<name>.+?)_(?P<id>\d+)_assignsubmission_(?:file|onlinetext)_?$")
-CANVAS = re.compile(r"^(?P<login>[a-z0-9]+)(?P<late>_LATE)?_(?P<user>\d+)_(?P<sub>\d+)_(?P<file>.+)$")
+CANVAS = re.compile(
+    r"^(?P<login>[a-z0-9]+)(?P<late>_LATE)?_(?P<user>\d+)_(?P<sub>\d+)_(?P<file>.+)$"
+)
 SUBMISSION_SUFFIXES = {".py", ".ipynb", ".zip"}
 IGNORED = {".DS_Store", "Thumbs.db", "desktop.ini", "index.html", "grades.csv"}
 MAX_CLASS_ZIP = 2 * 1024 * 1024 * 1024
@@ -72,7 +74,9 @@ def discover(root: Path, *, module: str) -> list[Student]:
             continue
         if entry.is_dir():
             m = MOODLE.match(entry.name)
-            name, identifier = (m.group("name"), f"Participant {m.group('id')}") if m else (entry.name, "")
+            name, identifier = (
+                (m.group("name"), f"Participant {m.group('id')}") if m else (entry.name, "")
+            )
             # two participants may share a name: Moodle's id keeps them apart
             key = safe_key(f"{name}_{m.group('id')}") if m else safe_key(name)
             student = add(Student(key, name, identifier, folder=entry))
@@ -81,11 +85,21 @@ def discover(root: Path, *, module: str) -> list[Student]:
             continue
         m = CANVAS.match(entry.name)
         if m:
-            student = add(Student(safe_key(m.group("login")), m.group("login"), m.group("user"), late=bool(m.group("late")), files=[entry]))
+            student = add(
+                Student(
+                    safe_key(m.group("login")),
+                    m.group("login"),
+                    m.group("user"),
+                    late=bool(m.group("late")),
+                    files=[entry],
+                )
+            )
         else:
             student = add(Student(safe_key(entry.stem), entry.stem, files=[entry]))
         if entry.suffix not in SUBMISSION_SUFFIXES:
-            student.problem = student.problem or f"{entry.name} is not a submission (.py, .ipynb or .zip)"
+            student.problem = (
+                student.problem or f"{entry.name} is not a submission (.py, .ipynb or .zip)"
+            )
     for student in students.values():
         _choose_file(student, module)
     return sorted(students.values(), key=lambda s: s.key)
@@ -114,7 +128,9 @@ def _choose_file(student: Student, module: str) -> None:
     candidates = [f for f in student.files if f.suffix in SUBMISSION_SUFFIXES]
     named = [f for f in candidates if base(f) == module] or candidates
     if len({base(f) for f in named}) != 1:
-        student.problem = "several files, none clearly the submission: " + ", ".join(f.name for f in student.files[:5])
+        student.problem = "several files, none clearly the submission: " + ", ".join(
+            f.name for f in student.files[:5]
+        )
         return
     others = [f.name for f in student.files if f not in named]
     student.files = sorted(named, key=number)

@@ -54,12 +54,31 @@ def fingerprint(exercise: Exercise, student: Student, options: Options) -> str:
         from grader.variants import variant_for
 
         digest.update(str(variant_for(exercise, identity_of(student)).seed).encode())
-    digest.update(json.dumps([options.devices, options.hidden, options.test_timeout, options.total_timeout, options.memory_mb,
-                              options.run_all_cells]).encode())
+    digest.update(
+        json.dumps(
+            [
+                options.devices,
+                options.hidden,
+                options.test_timeout,
+                options.total_timeout,
+                options.memory_mb,
+                options.run_all_cells,
+            ]
+        ).encode()
+    )
     path = student.path
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path is not None and path.is_dir() else ([path] if path else [])
+    files = (
+        sorted(p for p in path.rglob("*") if p.is_file())
+        if path is not None and path.is_dir()
+        else ([path] if path else [])
+    )
     for f in files:
-        digest.update(str(f.relative_to(path) if path and path.is_dir() else f.name).encode() + b"\0" + f.read_bytes() + b"\0")
+        digest.update(
+            str(f.relative_to(path) if path and path.is_dir() else f.name).encode()
+            + b"\0"
+            + f.read_bytes()
+            + b"\0"
+        )
     return digest.hexdigest()
 
 
@@ -71,7 +90,9 @@ def write_atomic(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's files are owner-only; results are for the course staff to share
+        os.chmod(
+            tmp, 0o644
+        )  # mkstemp's files are owner-only; results are for the course staff to share
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -88,20 +109,48 @@ def _read_record(folder: Path, want: str) -> tuple[str, GradeResult] | None:
         return None
 
 
-def _write_student(folder: Path, student: Student, result: GradeResult, status: str, fp: str) -> None:
+def _write_student(
+    folder: Path, student: Student, result: GradeResult, status: str, fp: str
+) -> None:
     from grader.reports import gradescope, html, markdown
 
     write_atomic(folder / "results.json", gradescope.render(result))
     write_atomic(folder / "feedback.md", markdown.render(result))
     write_atomic(folder / "feedback.html", html.render(result))
-    record = {"fingerprint": fp, "status": status, "student": {"key": student.key, "name": student.name,
-              "identifier": student.identifier, "late": student.late}, "result": result.model_dump(mode="json")}
-    write_atomic(folder / RECORD, json.dumps(record))  # last: its presence means the rest is complete
+    record = {
+        "fingerprint": fp,
+        "status": status,
+        "student": {
+            "key": student.key,
+            "name": student.name,
+            "identifier": student.identifier,
+            "late": student.late,
+        },
+        "result": result.model_dump(mode="json"),
+    }
+    write_atomic(
+        folder / RECORD, json.dumps(record)
+    )  # last: its presence means the rest is complete
 
 
 class Batch:
-    def __init__(self, exercise: Exercise, out: Path, options: Options, *, jobs: int, force: bool, warm: bool = True) -> None:
-        self.exercise, self.out, self.options, self.jobs, self.force = exercise, out, options, max(1, jobs), force
+    def __init__(
+        self,
+        exercise: Exercise,
+        out: Path,
+        options: Options,
+        *,
+        jobs: int,
+        force: bool,
+        warm: bool = True,
+    ) -> None:
+        self.exercise, self.out, self.options, self.jobs, self.force = (
+            exercise,
+            out,
+            options,
+            max(1, jobs),
+            force,
+        )
         self.stop = threading.Event()
         self.warm = warm
         self.closed = False
@@ -110,11 +159,16 @@ class Batch:
     def _start_workers(self, any_submission: Path) -> None:
         """One warm worker a job slot, sandboxed once with everything secret of the whole batch hidden."""
         options = self._options()
-        sandbox = Sandbox(hide=secret_folders(self.exercise, any_submission, options), namespaces=options.namespaces)
+        sandbox = Sandbox(
+            hide=secret_folders(self.exercise, any_submission, options),
+            namespaces=options.namespaces,
+        )
         limits = run_limits(self.exercise, options)
         for _ in range(self.jobs):
             worker = WarmWorker(sandbox, limits, scratch_base=options.scratch_base)
-            with contextlib.suppress(Exception):  # booting while the parent imports torch; a worker that
+            with contextlib.suppress(
+                Exception
+            ):  # booting while the parent imports torch; a worker that
                 worker.launch()  # cannot start says why when first used, for that student
             self.workers.put(worker)
 
@@ -129,7 +183,11 @@ class Batch:
             self.workers.put(None)  # type: ignore[arg-type]
 
     def students(self, source: Path, workdir: Path) -> list[Student]:
-        root = unpack_class_zip(source, workdir) if source.is_file() and source.suffix == ".zip" else source
+        root = (
+            unpack_class_zip(source, workdir)
+            if source.is_file() and source.suffix == ".zip"
+            else source
+        )
         return discover(root, module=self.exercise.config.module)
 
     def grade_one(self, student: Student) -> Entry:
@@ -151,20 +209,38 @@ class Batch:
         if not self.force and (previous := _read_record(folder, fp)) is not None:
             return Entry(student, previous[0], previous[1], reused=True)
         if student.problem or student.path is None:
-            result = grade(self.exercise, student.folder or Path(student.key), self._options(), problem=student.problem or "nothing to grade")
+            result = grade(
+                self.exercise,
+                student.folder or Path(student.key),
+                self._options(),
+                problem=student.problem or "nothing to grade",
+            )
             status = "not a submission"
         elif self.warm:
             worker = self.workers.get()
             if worker is None or self.closed:
                 return Entry(student, "interrupted", None)
             try:
-                result = grade(self.exercise, student.path, Options(**{**self._options().__dict__, "worker": worker,
-                                                                        "student": identity_of(student)}))
+                result = grade(
+                    self.exercise,
+                    student.path,
+                    Options(
+                        **{
+                            **self._options().__dict__,
+                            "worker": worker,
+                            "student": identity_of(student),
+                        }
+                    ),
+                )
             finally:
                 self.workers.put(worker)
             status = "unusable" if result.error_kind == "unreadable" else "graded"
         else:
-            result = grade(self.exercise, student.path, Options(**{**self._options().__dict__, "student": identity_of(student)}))
+            result = grade(
+                self.exercise,
+                student.path,
+                Options(**{**self._options().__dict__, "student": identity_of(student)}),
+            )
             status = "unusable" if result.error_kind == "unreadable" else "graded"
         if student.note:
             result = result.model_copy(update={"notes": [*result.notes, student.note]})
@@ -174,7 +250,9 @@ class Batch:
         return Entry(student, status, result)
 
     def _options(self) -> Options:
-        return Options(**{**self.options.__dict__, "hide": [*self.options.hide, self.out.resolve()]})
+        return Options(
+            **{**self.options.__dict__, "hide": [*self.options.hide, self.out.resolve()]}
+        )
 
     def run(self, students: list[Student], on_done: Callable[[Entry], None]) -> list[Entry]:
         entries: list[Entry] = []
@@ -208,13 +286,24 @@ def summary_rows(entries: list[Entry], *, hold_flagged: bool = False) -> list[di
     rows = []
     for e in entries:
         r = e.result
-        status = "needs review" if hold_flagged and e.status == "graded" and r is not None and r.evidence else e.status
-        rows.append({
-            "student": e.student.key, "full_name": e.student.name, "identifier": e.student.identifier,
-            "score": r.score if r else 0.0, "max_score": r.max_score if r else 0.0,
-            "parts": {p.name: p.score for p in r.parts} if r else {},
-            "status": status, "late": e.student.late, "variant": r.variant if r else None,
-            "error": (r.error if r else "") or e.student.problem,
-            "flags": r.flags if r else [],
-        })
+        status = (
+            "needs review"
+            if hold_flagged and e.status == "graded" and r is not None and r.evidence
+            else e.status
+        )
+        rows.append(
+            {
+                "student": e.student.key,
+                "full_name": e.student.name,
+                "identifier": e.student.identifier,
+                "score": r.score if r else 0.0,
+                "max_score": r.max_score if r else 0.0,
+                "parts": {p.name: p.score for p in r.parts} if r else {},
+                "status": status,
+                "late": e.student.late,
+                "variant": r.variant if r else None,
+                "error": (r.error if r else "") or e.student.problem,
+                "flags": r.flags if r else [],
+            }
+        )
     return rows

@@ -15,9 +15,10 @@ import sys
 from grader.child.process import boot, empty_stdin, leave, settle
 
 
-
 def main() -> None:
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the file-size limit a write fails, not the process
+    signal.signal(
+        signal.SIGXFSZ, signal.SIG_IGN
+    )  # past the file-size limit a write fails, not the process
     boot()  # while the parent gets the job ready
     job = json.loads(sys.stdin.buffer.read())
     empty_stdin()

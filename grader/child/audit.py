@@ -34,9 +34,20 @@ WATCHED = {
     "socket.connect": "opens a connection",
     "socket.bind": "opens a socket",
 }
-FRAME_ATTRIBUTES = {"tb_frame", "f_back", "f_locals", "f_globals", "gi_frame", "cr_frame", "ag_frame", "__globals__"}
+FRAME_ATTRIBUTES = {
+    "tb_frame",
+    "f_back",
+    "f_locals",
+    "f_globals",
+    "gi_frame",
+    "cr_frame",
+    "ag_frame",
+    "__globals__",
+}
 DEPTH = 40
-STDLIB = os.path.dirname(os.__file__)  # inspect, traceback, ...: a way to the same event, not its origin
+STDLIB = os.path.dirname(
+    os.__file__
+)  # inspect, traceback, ...: a way to the same event, not its origin
 SITE = "-packages"
 
 

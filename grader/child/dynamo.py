@@ -26,7 +26,16 @@ from collections.abc import Callable
 from typing import Any
 
 # What torch's `_use_grad` refers to, in order: another body means another wrapper, left alone.
-USE_GRAD_NAMES = ("torch._dynamo", "cast", "Optimizer", "is_grad_enabled", "set_grad_enabled", "defaults", "_dynamo", "graph_break")
+USE_GRAD_NAMES = (
+    "torch._dynamo",
+    "cast",
+    "Optimizer",
+    "is_grad_enabled",
+    "set_grad_enabled",
+    "defaults",
+    "_dynamo",
+    "graph_break",
+)
 
 
 def dynamo_imported() -> bool:
@@ -53,8 +62,14 @@ def _defer_disabled(torch: Any) -> int:
     if "__dynamo_disable" not in code.co_names or "fn" not in code.co_freevars:
         return 0
     seeded = 0
-    for wrapper in gc.get_referrers(code):  # each wrapper's function object refers to the shared code
-        if not isinstance(wrapper, types.FunctionType) or wrapper.__code__ is not code or wrapper.__closure__ is None:
+    for wrapper in gc.get_referrers(
+        code
+    ):  # each wrapper's function object refers to the shared code
+        if (
+            not isinstance(wrapper, types.FunctionType)
+            or wrapper.__code__ is not code
+            or wrapper.__closure__ is None
+        ):
             continue
         fn = wrapper.__closure__[code.co_freevars.index("fn")].cell_contents
         if callable(fn) and getattr(fn, "__dynamo_disable", None) is None:
@@ -84,14 +99,24 @@ def _defer_graph_breaks(torch: Any, optimizer: Any) -> int:
         return 0
     replaced = 0
     for cls in vars(torch.optim).values():
-        wrapper = vars(cls).get("step") if isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer) else None
-        if wrapper is not None and getattr(wrapper, "__code__", None) is code and wrapper.__closure__ is not None:
+        wrapper = (
+            vars(cls).get("step")
+            if isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)
+            else None
+        )
+        if (
+            wrapper is not None
+            and getattr(wrapper, "__code__", None) is code
+            and wrapper.__closure__ is not None
+        ):
             cls.step = _step_until_dynamo(torch, wrapper, wrapper.__closure__[0].cell_contents)
             replaced += 1
     return replaced
 
 
-def _step_until_dynamo(torch: Any, wrapper: Callable[..., Any], func: Callable[..., Any]) -> Callable[..., Any]:
+def _step_until_dynamo(
+    torch: Any, wrapper: Callable[..., Any], func: Callable[..., Any]
+) -> Callable[..., Any]:
     """torch's `_use_grad` without `torch._dynamo.graph_break()` around `func`, while nothing traces."""
 
     @functools.wraps(func)

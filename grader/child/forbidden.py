@@ -61,7 +61,11 @@ class ForbiddenCalls:
                 note(dotted)
                 original.__init__(self, *args, **kwargs)  # type: ignore[misc]
 
-            wrapped = type(original.__name__, (original,), {"__init__": __init__, "__module__": original.__module__})
+            wrapped = type(
+                original.__name__,
+                (original,),
+                {"__init__": __init__, "__module__": original.__module__},
+            )
             return wrapped
 
         @functools.wraps(original)

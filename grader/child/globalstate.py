@@ -21,7 +21,10 @@ def resetter(threads: int) -> Callable[[], None]:
     set_default_device = getattr(torch, "set_default_device", None)
     get_default_device = getattr(torch, "get_default_device", None)
     set_anomaly, anomaly = torch.autograd.set_detect_anomaly, torch.is_anomaly_enabled
-    deterministic, is_deterministic = torch.use_deterministic_algorithms, torch.are_deterministic_algorithms_enabled
+    deterministic, is_deterministic = (
+        torch.use_deterministic_algorithms,
+        torch.are_deterministic_algorithms_enabled,
+    )
     set_threads, get_threads = torch.set_num_threads, torch.get_num_threads
     float32, cpu = torch.float32, torch.device("cpu")
 
@@ -29,7 +32,11 @@ def resetter(threads: int) -> Callable[[], None]:
         set_grad_enabled(True)
         if get_default_dtype() != float32:
             set_default_dtype(float32)
-        if set_default_device is not None and get_default_device is not None and get_default_device() != cpu:
+        if (
+            set_default_device is not None
+            and get_default_device is not None
+            and get_default_device() != cpu
+        ):
             set_default_device(None)
         if anomaly():
             set_anomaly(False)

@@ -29,7 +29,9 @@ MAX_OUTPUT = 2000
 
 def first_line(exc: BaseException, *, where: str = "") -> str:
     detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
-    text = f"{type(exc).__name__}: {detail}".strip().splitlines()[0] if detail else type(exc).__name__
+    text = (
+        f"{type(exc).__name__}: {detail}".strip().splitlines()[0] if detail else type(exc).__name__
+    )
     text = text[:MAX_LINE]
     return f"{text} ({where})" if where else text
 
@@ -56,7 +58,13 @@ class ChildPlugin:
     has both from the start; a warm worker collects the tests once and each child it forks begins
     its own submission where the worker's session left off (`serve`: see grader/child/worker.py)."""
 
-    def __init__(self, setup: dict[str, Any], paths: list[Path], *, serve: Callable[[], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        setup: dict[str, Any],
+        paths: list[Path],
+        *,
+        serve: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.devices: list[str] = list(setup["devices"])
         self.hide_tests = bool(setup.get("hide_tests"))
         self.paths = paths
@@ -68,7 +76,9 @@ class ChildPlugin:
         self.submission = Submission()
         self.forbidden = ForbiddenCalls({})
         self.current_error: dict[str, str] = {}
-        self.described: list[dict[str, Any]] = []  # the collected tests, as the parent is told of them
+        self.described: list[
+            dict[str, Any]
+        ] = []  # the collected tests, as the parent is told of them
         self.auditor = Auditor()
         self.reset_globals: Callable[[], None] = lambda: None
         self.manual_seed = seeding.install([*self.devices, *setup.get("accelerators", ())])
@@ -79,7 +89,9 @@ class ChildPlugin:
         self.fd = job["fd"]
         self.labels = {cell["label"] for cell in job["cells"]}
         self.forbidden = ForbiddenCalls(job.get("forbidden", {}))
-        self.reset_globals = globalstate.resetter(int(job.get("threads", 1)))  # before the submission loads
+        self.reset_globals = globalstate.resetter(
+            int(job.get("threads", 1))
+        )  # before the submission loads
 
     def emit(self, message: dict[str, Any]) -> None:
         data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
@@ -132,24 +144,32 @@ class ChildPlugin:
         """The job's tests (a restart skips those done), announced; then the submission, loaded."""
         skip = set(self.job.get("skip", ()))
         if skip:
-            session.config.hook.pytest_deselected(items=[item for item in session.items if item.nodeid in skip])
+            session.config.hook.pytest_deselected(
+                items=[item for item in session.items if item.nodeid in skip]
+            )
             session.items[:] = [item for item in session.items if item.nodeid not in skip]
         self.emit({"t": "collected", "tests": [d for d in self.described if d["id"] not in skip]})
         self.forbidden.install()
         shims.install(self.labels)
-        self.auditor.install(self.labels)  # last of the grader's own patches: it notes the submission's
+        self.auditor.install(
+            self.labels
+        )  # last of the grader's own patches: it notes the submission's
         self._load_submission()
         self._send_audit()
 
     def _load_submission(self) -> None:
         ns = self.namespace
-        ns.update({"__name__": self.job.get("module_name", "submission"), "__builtins__": __builtins__})
+        ns.update(
+            {"__name__": self.job.get("module_name", "submission"), "__builtins__": __builtins__}
+        )
         module = types.ModuleType(ns["__name__"])
         module.__dict__.update(ns)
         ns = self.namespace = module.__dict__
         errors = []
         skip = set(self.job.get("skip_cells", ()))
-        failed: set[str] = set()  # notebook cells in which a statement failed: like Jupyter, the rest
+        failed: set[str] = (
+            set()
+        )  # notebook cells in which a statement failed: like Jupyter, the rest
         for cell in self.job["cells"]:  # of that cell does not run, but its definitions still do
             if cell["index"] in skip:
                 failed.add(cell["label"])
@@ -164,8 +184,17 @@ class ChildPlugin:
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
-                where = student_location(exc, self.labels) or (f"{cell['label']}, line {line}" if line else cell["label"])
-                errors.append({"cell": cell["index"], "label": cell["label"], "error": first_line(exc), "where": where})
+                where = student_location(exc, self.labels) or (
+                    f"{cell['label']}, line {line}" if line else cell["label"]
+                )
+                errors.append(
+                    {
+                        "cell": cell["index"],
+                        "label": cell["label"],
+                        "error": first_line(exc),
+                        "where": where,
+                    }
+                )
                 failed.add(cell["label"])
         for name, value in ns.items():
             if not name.startswith("__"):
@@ -190,7 +219,9 @@ class ChildPlugin:
     @pytest.fixture(autouse=True)
     def _seeded(self, seed: int) -> Iterator[None]:
         self.reset_globals()  # grad mode, default dtype and device, anomaly, determinism, threads
-        self.manual_seed(seed)  # kept from before the submission loaded: its patches change nothing here
+        self.manual_seed(
+            seed
+        )  # kept from before the submission loaded: its patches change nothing here
         random.seed(seed)
         yield
 
@@ -206,7 +237,10 @@ class ChildPlugin:
             return (yield)
         except BaseException as exc:
             if not self.current_error:
-                self.current_error = {"error": first_line(exc), "where": student_location(exc, self.labels)}
+                self.current_error = {
+                    "error": first_line(exc),
+                    "where": student_location(exc, self.labels),
+                }
             raise
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -215,14 +249,24 @@ class ChildPlugin:
         if report.when == "teardown":
             output = (report.capstdout + report.capstderr)[:MAX_OUTPUT]
             self._send_audit()
-            self.emit({"t": "end", "id": report.nodeid, "forbidden": self.forbidden.called(), "output": output, **self.current_error})
+            self.emit(
+                {
+                    "t": "end",
+                    "id": report.nodeid,
+                    "forbidden": self.forbidden.called(),
+                    "output": output,
+                    **self.current_error,
+                }
+            )
 
     def _send_audit(self) -> None:
         if events := self.auditor.take():
             self.emit({"t": "audit", "events": events})
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.job:  # not in a warm worker whose session ended before serving (its tests did not collect)
+        if (
+            self.job
+        ):  # not in a warm worker whose session ended before serving (its tests did not collect)
             self.emit({"t": "done"})
 
 
@@ -232,7 +276,11 @@ def write_tests(setup: dict[str, Any]) -> list[Path]:
     paths = []
     for f in setup["test_files"]:
         group, name = str(f["group"]), str(f["name"])
-        if not (group.isidentifier() and name.endswith(".py") and name.removesuffix(".py").isidentifier()):
+        if not (
+            group.isidentifier()
+            and name.endswith(".py")
+            and name.removesuffix(".py").isidentifier()
+        ):
             raise ValueError(f"bad test file name {group}/{name}")
         (root / group).mkdir(parents=True, exist_ok=True)
         path = root / group / name
@@ -250,23 +298,37 @@ def run(setup: dict[str, Any], *, serve: Callable[[], dict[str, Any]] | None = N
         plugin.begin(setup)
     args = [
         *map(str, paths),
-        "-p", "no:cacheprovider",
-        "-p", "no:terminal",
-        "-p", "no:stepwise",
-        "-p", "no:warnings",
-        "-p", "no:doctest",
-        "-p", "no:pastebin",
-        "-p", "no:junitxml",
-        "-p", "no:logging",
-        "-p", "no:setuponly",
-        "-p", "no:setupplan",
-        "-p", "no:unraisableexception",  # its clean-up runs full garbage collections: 0.25 s
-        "-p", "no:threadexception",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:terminal",
+        "-p",
+        "no:stepwise",
+        "-p",
+        "no:warnings",
+        "-p",
+        "no:doctest",
+        "-p",
+        "no:pastebin",
+        "-p",
+        "no:junitxml",
+        "-p",
+        "no:logging",
+        "-p",
+        "no:setuponly",
+        "-p",
+        "no:setupplan",
+        "-p",
+        "no:unraisableexception",  # its clean-up runs full garbage collections: 0.25 s
+        "-p",
+        "no:threadexception",
         "--capture=fd",
         "--assert=plain",  # tests hand values to `check` and never assert: no rewriting to pay for
         "--noconftest",
-        "-c", os.devnull,
-        "--rootdir", setup["cwd"],
+        "-c",
+        os.devnull,
+        "--rootdir",
+        setup["cwd"],
     ]
     sys.dont_write_bytecode = True
     # pytest plugins installed beside the grader (pytest-randomly, say) have no say in grading,

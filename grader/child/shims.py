@@ -17,8 +17,23 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-NUISANCE = ("matplotlib", "seaborn", "plotly", "tqdm", "google.colab", "IPython", "ipywidgets", "wandb",
-            "tensorboard", "torchviz", "graphviz", "torchsummary", "torchinfo", "sklearn", "pandas")
+NUISANCE = (
+    "matplotlib",
+    "seaborn",
+    "plotly",
+    "tqdm",
+    "google.colab",
+    "IPython",
+    "ipywidgets",
+    "wandb",
+    "tensorboard",
+    "torchviz",
+    "graphviz",
+    "torchsummary",
+    "torchinfo",
+    "sklearn",
+    "pandas",
+)
 
 
 class Anything:
@@ -82,10 +97,15 @@ class _ShimFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             frame = frame.f_back
         return False
 
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: Any, target: Any = None
+    ) -> importlib.machinery.ModuleSpec | None:
         # last on sys.meta_path: only asked when no real package of that name is installed
         top = fullname.split(".")[0]
-        if not any(fullname == n or fullname.startswith(n + ".") or n.startswith(fullname + ".") for n in NUISANCE):
+        if not any(
+            fullname == n or fullname.startswith(n + ".") or n.startswith(fullname + ".")
+            for n in NUISANCE
+        ):
             return None
         if not self._from_submission():
             return None

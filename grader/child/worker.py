@@ -66,12 +66,29 @@ def _exercise_torch() -> None:
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
     x, y = torch.randn(5, 3), torch.tensor([0, 1, 0, 1, 1])
     out = model(x)
-    F.cross_entropy(out, y), F.mse_loss(out, out), torch.softmax(out, 1), torch.logsumexp(out, 1), F.one_hot(y, 2)
-    torch.stack([x, x]).permute(0, 2, 1).contiguous().flip(1), torch.cat([x, x], 1).double().sum(), x.numpy()
+    (
+        F.cross_entropy(out, y),
+        F.mse_loss(out, out),
+        torch.softmax(out, 1),
+        torch.logsumexp(out, 1),
+        F.one_hot(y, 2),
+    )
+    (
+        torch.stack([x, x]).permute(0, 2, 1).contiguous().flip(1),
+        torch.cat([x, x], 1).double().sum(),
+        x.numpy(),
+    )
     torch.stack([torch.empty(2, 3, device="meta")] * 2) @ torch.empty(3, 2, device="meta")
-    accelerators = (torch.cuda._is_compiled(), torch.backends.mps.is_built(), getattr(torch, "xpu", None) and torch.xpu._is_compiled())
+    accelerators = (
+        torch.cuda._is_compiled(),
+        torch.backends.mps.is_built(),
+        getattr(torch, "xpu", None) and torch.xpu._is_compiled(),
+    )
     if not any(accelerators):
-        for optimizer in (torch.optim.SGD(model.parameters(), lr=0.1), torch.optim.Adam(model.parameters())):
+        for optimizer in (
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            torch.optim.Adam(model.parameters()),
+        ):
             optimizer.zero_grad()
             F.cross_entropy(model(x), y).backward()
             optimizer.step()
@@ -179,8 +196,11 @@ def _remove_sysv() -> list[str]:
     """Remove every System V object of the namespace (the child's, since each child's are removed);
     what remains, or cannot be listed, is a problem."""
     libc = ctypes.CDLL(None, use_errno=True)
-    remove = {"shm": lambda i: libc.shmctl(i, IPC_RMID, None), "sem": lambda i: libc.semctl(i, 0, IPC_RMID),
-              "msg": lambda i: libc.msgctl(i, IPC_RMID, None)}
+    remove = {
+        "shm": lambda i: libc.shmctl(i, IPC_RMID, None),
+        "sem": lambda i: libc.semctl(i, 0, IPC_RMID),
+        "msg": lambda i: libc.msgctl(i, IPC_RMID, None),
+    }
     problems = []
     for kind in SYSV_KINDS:
         for ident in _sysv_ids(kind) or []:
@@ -224,7 +244,9 @@ class Worker:
     def __init__(self, control: int, status: int, scratch: Path) -> None:
         self.control = socket.socket(fileno=control)
         self.status, self.scratch = status, scratch
-        self.namespaced = os.getpid() == 1  # the first process of a PID namespace (and so of an IPC one)
+        self.namespaced = (
+            os.getpid() == 1
+        )  # the first process of a PID namespace (and so of an IPC one)
         self.cwd = str(scratch / "job")  # where the tests are collected, and every child runs
         self.jobs = os.dup(0)  # the parent's pipe: the tests once, then a job for each child
         empty_stdin()  # what pytest's capture and every child see as stdin
@@ -318,8 +340,12 @@ class Worker:
         """Kill the current child and everything it started; the wait statuses reaped meanwhile."""
         if self.namespaced:
             return _kill_others(timeout=0.2 if current is None else KILL_WAIT)[0]
-        if current is not None:  # no namespace: the child alone; what it started goes with this worker,
-            with contextlib.suppress(ProcessLookupError):  # which is replaced after every child (its
+        if (
+            current is not None
+        ):  # no namespace: the child alone; what it started goes with this worker,
+            with contextlib.suppress(
+                ProcessLookupError
+            ):  # which is replaced after every child (its
                 os.kill(current, signal.SIGKILL)  # process group killed: what a `setsid` escapes)
             with contextlib.suppress(ChildProcessError):
                 return {current: os.waitpid(current, 0)[1]}
@@ -341,7 +367,9 @@ class Worker:
                 problems.append("a process of the namespace could not be killed")
             problems += _remove_sysv()
         else:
-            problems.append("no namespaces: what a child left (daemons, System V objects) cannot be checked")
+            problems.append(
+                "no namespaces: what a child left (daemons, System V objects) cannot be checked"
+            )
         problems += _empty_scratch(self.scratch)
         return problems
 
@@ -378,7 +406,9 @@ def serve(control: int, status: int, scratch: Path) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the one signal a child could send it (the namespace's first)
+    signal.signal(
+        signal.SIGINT, signal.SIG_IGN
+    )  # the one signal a child could send it (the namespace's first)
     worker = Worker(control, status, scratch)
     worker.offer_sysv()
     worker.say({"t": "ready"})
@@ -395,7 +425,12 @@ def serve(control: int, status: int, scratch: Path) -> None:
         raise
     if worker.forked:  # a child, at the end of its submission's tests
         leave(code)
-    worker.say({"t": "failed", "why": f"pytest ended with exit code {code} before the tests were collected"})
+    worker.say(
+        {
+            "t": "failed",
+            "why": f"pytest ended with exit code {code} before the tests were collected",
+        }
+    )
     os._exit(1)
 
 

@@ -26,7 +26,9 @@ def annotations(result: GradeResult, *, file: str) -> list[str]:
     """One `::error` workflow command per failed test, at the graded function's definition."""
     lines = []
     if result.error:
-        lines.append(f"::error file={_escape_property(file)},title={_escape_property('could not grade')}::{_escape_data(result.error)}")
+        lines.append(
+            f"::error file={_escape_property(file)},title={_escape_property('could not grade')}::{_escape_data(result.error)}"
+        )
     for t in result.tests:
         if t.status is Status.passed or result.error:
             continue
@@ -44,24 +46,33 @@ def annotations(result: GradeResult, *, file: str) -> list[str]:
 def step_summary(result: GradeResult) -> str:
     text = markdown.render(result)
     if not result.hidden_run:
-        text += ("\n> **Hidden tests will be run at the deadline.** This score covers the public tests only "
-                 f"({result.graded_max_score:g} of {result.max_score:g} points).\n")
+        text += (
+            "\n> **Hidden tests will be run at the deadline.** This score covers the public tests only "
+            f"({result.graded_max_score:g} of {result.max_score:g} points).\n"
+        )
     return text
 
 
 def classroom_payload(result: GradeResult) -> dict[str, Any]:
-    tests = [{
-        "name": t.name,
-        "status": "pass" if t.status is Status.passed else "fail",
-        "message": t.reason or t.description,
-        "score": t.score,
-        "max_score": t.max_score,
-        "test_code": f"{t.part}: {', '.join(t.tags)}",
-        "filename": "",
-        "line_no": 0,
-        "execution_time": "",
-    } for t in result.tests]
-    status = "error" if result.error_kind == "unreadable" else ("pass" if all(t["status"] == "pass" for t in tests) else "fail")
+    tests = [
+        {
+            "name": t.name,
+            "status": "pass" if t.status is Status.passed else "fail",
+            "message": t.reason or t.description,
+            "score": t.score,
+            "max_score": t.max_score,
+            "test_code": f"{t.part}: {', '.join(t.tags)}",
+            "filename": "",
+            "line_no": 0,
+            "execution_time": "",
+        }
+        for t in result.tests
+    ]
+    status = (
+        "error"
+        if result.error_kind == "unreadable"
+        else ("pass" if all(t["status"] == "pass" for t in tests) else "fail")
+    )
     # max_score is the whole exercise's: with hidden tests still to come, 60/100 is not mistaken for full marks
     return {"version": 1, "status": status, "max_score": result.max_score, "tests": tests}
 

@@ -33,7 +33,9 @@ def to_dict(result: GradeResult) -> dict[str, Any]:
     if result.error:
         lines.append(f"Could not grade the submission: {result.error}")
     if not result.hidden_run:
-        lines.append(f"Hidden tests not run: {result.not_graded:g} of {result.max_score:g} points not graded.")
+        lines.append(
+            f"Hidden tests not run: {result.not_graded:g} of {result.max_score:g} points not graded."
+        )
     lines += [f"{e.label}: {e.error}" for e in result.load_errors]
     return {
         "score": result.score,

@@ -15,35 +15,76 @@ table{border-collapse:collapse;width:100%;margin:1rem 0}td,th{border-bottom:1px 
 
 
 def page(title: str, body: str) -> str:
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n"
+    )
 
 
 def render(result: GradeResult) -> str:
-    out = [f"<h1>{escape(result.title)}</h1>",
-           f"<p><strong>{result.score:g} / {result.max_score:g} points</strong> <span class=dim>{escape(result.submission)}</span></p>"]
+    out = [
+        f"<h1>{escape(result.title)}</h1>",
+        f"<p><strong>{result.score:g} / {result.max_score:g} points</strong> <span class=dim>{escape(result.submission)}</span></p>",
+    ]
     if not result.hidden_run:
-        out.append(f"<div class='box warn'>Hidden tests not run: {result.not_graded:g} of {result.max_score:g} points not graded.</div>")
+        out.append(
+            f"<div class='box warn'>Hidden tests not run: {result.not_graded:g} of {result.max_score:g} points not graded.</div>"
+        )
     if result.error:
-        out.append(f"<div class='box err'>Could not grade this submission: {escape(result.error)}</div>")
+        out.append(
+            f"<div class='box err'>Could not grade this submission: {escape(result.error)}</div>"
+        )
     if result.load_errors:
-        items = "".join(f"<li><code>{escape(e.where or e.label)}</code>: {escape(e.error)}"
-                        + (f" <span class=dim>(the cell starting <code>{escape(e.first_line)}</code>)</span>" if e.first_line else "")
-                        + "</li>" for e in result.load_errors)
+        items = "".join(
+            f"<li><code>{escape(e.where or e.label)}</code>: {escape(e.error)}"
+            + (
+                f" <span class=dim>(the cell starting <code>{escape(e.first_line)}</code>)</span>"
+                if e.first_line
+                else ""
+            )
+            + "</li>"
+            for e in result.load_errors
+        )
         out.append(f"<div class='box warn'>Code that raised while loading:<ul>{items}</ul></div>")
-    out.append("<table><tr><th>part</th><th class=num>points</th></tr>"
-               + "".join(f"<tr><td>{escape(p.name)}</td><td class=num>{p.score:g} / {p.max_score:g}</td></tr>" for p in result.parts)
-               + "</table>")
+    out.append(
+        "<table><tr><th>part</th><th class=num>points</th></tr>"
+        + "".join(
+            f"<tr><td>{escape(p.name)}</td><td class=num>{p.score:g} / {p.max_score:g}</td></tr>"
+            for p in result.parts
+        )
+        + "</table>"
+    )
     rows = []
     for t in result.tests:
         ok = t.status is Status.passed
         mark = "<span class=pass>✓</span>" if ok else "<span class=fail>✗</span>"
-        name = escape(t.name) + (" <span class=dim>(hidden)</span>" if t.visibility == "hidden" else "")
-        detail = escape(t.description) if ok else f"<span class=fail>{escape(t.reason)}</span>" + (f" <code>{escape(t.where)}</code>" if t.where else "")
-        rows.append(f"<tr><td>{mark}</td><td>{name}</td><td class=num>{t.score:g} / {t.max_score:g}</td><td>{detail}</td></tr>")
-    out.append("<table><tr><th></th><th>test</th><th class=num>points</th><th>details</th></tr>" + "".join(rows) + "</table>")
+        name = escape(t.name) + (
+            " <span class=dim>(hidden)</span>" if t.visibility == "hidden" else ""
+        )
+        detail = (
+            escape(t.description)
+            if ok
+            else f"<span class=fail>{escape(t.reason)}</span>"
+            + (f" <code>{escape(t.where)}</code>" if t.where else "")
+        )
+        rows.append(
+            f"<tr><td>{mark}</td><td>{name}</td><td class=num>{t.score:g} / {t.max_score:g}</td><td>{detail}</td></tr>"
+        )
+    out.append(
+        "<table><tr><th></th><th>test</th><th class=num>points</th><th>details</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
     if result.flags:
-        out.append("<div class='box warn'>Noted:<ul>" + "".join(f"<li>{escape(f)}</li>" for f in result.flags) + "</ul></div>")
-    notes = [*result.notes, f"Protections: {', '.join(result.protections)}", f"Devices: {', '.join(result.devices)}"]
+        out.append(
+            "<div class='box warn'>Noted:<ul>"
+            + "".join(f"<li>{escape(f)}</li>" for f in result.flags)
+            + "</ul></div>"
+        )
+    notes = [
+        *result.notes,
+        f"Protections: {', '.join(result.protections)}",
+        f"Devices: {', '.join(result.devices)}",
+    ]
     out.append("<p class=dim>" + "<br>".join(escape(n) for n in notes) + "</p>")
     return page(f"{result.title}: {result.score:g}/{result.max_score:g}", "\n".join(out))

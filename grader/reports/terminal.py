@@ -31,7 +31,13 @@ def _test_row(t: TestResult, table: Table) -> None:
 
 def render(result: GradeResult, console: Console) -> None:
     if result.error:
-        console.print(Panel(Text(result.error, style="bold red"), title="Could not grade this submission", border_style="red"))
+        console.print(
+            Panel(
+                Text(result.error, style="bold red"),
+                title="Could not grade this submission",
+                border_style="red",
+            )
+        )
     if result.load_errors:
         text = Text()
         for e in result.load_errors:
@@ -40,14 +46,27 @@ def render(result: GradeResult, console: Console) -> None:
             if e.first_line:
                 text.append(f"  (the cell starting `{e.first_line}`)", style="dim")
             text.append("\n")
-        console.print(Panel(text, title="Some of your code raised while loading (its names may be missing)", border_style="yellow"))
+        console.print(
+            Panel(
+                text,
+                title="Some of your code raised while loading (its names may be missing)",
+                border_style="yellow",
+            )
+        )
     for part in result.parts:
         tests = [t for t in result.tests if t.part == part.name]
         title = f"{part.name} — {_points(part.score)}/{_points(part.max_score)}"
         if part.not_graded:
             title += f" ({_points(part.not_graded)} not graded here)"
-        table = Table(box=box.SIMPLE, show_header=False, title=title, title_justify="left", title_style="bold",
-                      expand=True, pad_edge=False)
+        table = Table(
+            box=box.SIMPLE,
+            show_header=False,
+            title=title,
+            title_justify="left",
+            title_style="bold",
+            expand=True,
+            pad_edge=False,
+        )
         table.add_column(width=1)
         table.add_column(overflow="fold", max_width=46)
         table.add_column(justify="right", no_wrap=True)
@@ -62,15 +81,29 @@ def summary(result: GradeResult) -> Panel:
     score = Text(f"{_points(result.score)} / {_points(result.max_score)} points", style="bold")
     lines: list[Text] = [score]
     if not result.hidden_run:
-        lines.append(Text(
-            f"hidden tests not run: {_points(result.not_graded)} of {_points(result.max_score)} points not graded "
-            "(they run when your instructor grades)", style="yellow"))
+        lines.append(
+            Text(
+                f"hidden tests not run: {_points(result.not_graded)} of {_points(result.max_score)} points not graded "
+                "(they run when your instructor grades)",
+                style="yellow",
+            )
+        )
     failed = sum(1 for t in result.tests if t.status is Status.failed)
-    lines.append(Text(f"{len(result.tests) - failed} tests passed, {failed} failed · devices: {', '.join(result.devices)} · {result.duration_s:.1f} s", style="dim"))
+    lines.append(
+        Text(
+            f"{len(result.tests) - failed} tests passed, {failed} failed · devices: {', '.join(result.devices)} · {result.duration_s:.1f} s",
+            style="dim",
+        )
+    )
     if result.flags:
         lines.append(Text("noted: " + "; ".join(result.flags), style="magenta"))
     for note in result.notes:
         lines.append(Text(note, style="dim"))
     lines.append(Text("protections: " + ", ".join(result.protections), style="dim"))
     style = "green" if result.score == result.max_score else ("yellow" if result.score else "red")
-    return Panel(Group(*lines), title=f"{result.title}: {result.submission}", border_style=style, expand=False)
+    return Panel(
+        Group(*lines),
+        title=f"{result.title}: {result.submission}",
+        border_style=style,
+        expand=False,
+    )

@@ -85,7 +85,9 @@ def load_tests(folder: Path = HERE) -> dict[str, Test]:
                 if name in tests:
                     raise ValueError(f"test {name} defined twice")
                 points = _marker(fn, "points")
-                tests[name] = Test(name, group, fn, float(points[0]) if points else 0.0, _marker(fn, "spec"))
+                tests[name] = Test(
+                    name, group, fn, float(points[0]) if points else 0.0, _marker(fn, "spec")
+                )
     return tests
 
 
@@ -131,20 +133,30 @@ class Check:
     def __init__(self) -> None:
         self.values: list[dict[str, Any]] = []
 
-    def __call__(self, value: Any, *, name: str = "", rtol: float | None = None, atol: float | None = None) -> None:
-        self.values.append({"rule": "equal", "value": snapshot(value), "name": name, "rtol": rtol, "atol": atol})
+    def __call__(
+        self, value: Any, *, name: str = "", rtol: float | None = None, atol: float | None = None
+    ) -> None:
+        self.values.append(
+            {"rule": "equal", "value": snapshot(value), "name": name, "rtol": rtol, "atol": atol}
+        )
 
-    def raises(self, expected: type[BaseException], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def raises(
+        self, expected: type[BaseException], fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> None:
         try:
             fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - any exception is an outcome to judge
             outcome = {"raised": type(exc).__name__, "matches": isinstance(exc, expected)}
         else:
             outcome = {"raised": None, "matches": False}
-        self.values.append({"rule": "raises", "value": outcome, "expected": expected.__name__, "name": ""})
+        self.values.append(
+            {"rule": "raises", "value": outcome, "expected": expected.__name__, "name": ""}
+        )
 
     def property(self, value: Any, rule: str, *, name: str = "") -> None:
-        self.values.append({"rule": "property", "value": snapshot(value), "property": rule, "name": name})
+        self.values.append(
+            {"rule": "property", "value": snapshot(value), "property": rule, "name": name}
+        )
 
 
 class Submission(types.SimpleNamespace):
@@ -155,10 +167,14 @@ class Submission(types.SimpleNamespace):
 
 
 def submission(namespace: dict[str, Any]) -> Submission:
-    return Submission(**{k: v for k, v in namespace.items() if isinstance(k, str) and not k.startswith("__")})
+    return Submission(
+        **{k: v for k, v in namespace.items() if isinstance(k, str) and not k.startswith("__")}
+    )
 
 
-def run_instance(test: Test, sub: Submission, fixture: str | None, device: str | None) -> tuple[list[dict[str, Any]], str]:
+def run_instance(
+    test: Test, sub: Submission, fixture: str | None, device: str | None
+) -> tuple[list[dict[str, Any]], str]:
     """One run of a test function: what it handed to `check`, and the error it ended with."""
     check = Check()
     patch = pytest.MonkeyPatch()
@@ -203,7 +219,11 @@ def compare(expected: Any, got: Any, *, rtol: float, atol: float, path: str = ""
         if set(expected) != set(got):
             return f"{where}keys differ"
         for key in expected:
-            if (msg := compare(expected[key], got[key], rtol=rtol, atol=atol, path=f"{path}[{key!r}]")) is not None:
+            if (
+                msg := compare(
+                    expected[key], got[key], rtol=rtol, atol=atol, path=f"{path}[{key!r}]"
+                )
+            ) is not None:
                 return msg
         return None
     if isinstance(expected, float):
@@ -216,19 +236,27 @@ def compare(expected: Any, got: Any, *, rtol: float, atol: float, path: str = ""
         else:
             ok = abs(expected - got) <= atol + rtol * abs(expected)
         return None if ok else f"{where}expected {expected:.6g}, got {got:.6g}"
-    if expected != got:  # Other never equals anything: it has no __eq__ and is never the same object
+    if (
+        expected != got
+    ):  # Other never equals anything: it has no __eq__ and is never the same object
         return f"{where}expected {expected!r}, got {got!r}"[:300]
     return None
 
 
-def _compare_tensors(expected: torch.Tensor, got: torch.Tensor, *, rtol: float, atol: float, where: str) -> str | None:
+def _compare_tensors(
+    expected: torch.Tensor, got: torch.Tensor, *, rtol: float, atol: float, where: str
+) -> str | None:
     if tuple(expected.shape) != tuple(got.shape):
         return f"{where}expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
     if expected.dtype != got.dtype:
         return f"{where}expected dtype {expected.dtype}, got {got.dtype}"
     if expected.device.type != got.device.type:
         return f"{where}expected a tensor on {expected.device.type}, got one on {got.device.type}"
-    if expected.device.type == "meta" or expected.layout != torch.strided or got.layout != torch.strided:
+    if (
+        expected.device.type == "meta"
+        or expected.layout != torch.strided
+        or got.layout != torch.strided
+    ):
         return None  # no values to compare
     if expected.numel() == 0 or torch.equal(expected, got):
         return None
@@ -251,10 +279,16 @@ def load_properties(path: Path) -> dict[str, Callable[[Any], tuple[bool, str]]]:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return {name: fn for name, fn in vars(module).items() if callable(fn) and not name.startswith("_")}
+    return {
+        name: fn for name, fn in vars(module).items() if callable(fn) and not name.startswith("_")
+    }
 
 
-def judge_check(expected: dict[str, Any], got: dict[str, Any], properties: dict[str, Callable[[Any], tuple[bool, str]]]) -> str | None:
+def judge_check(
+    expected: dict[str, Any],
+    got: dict[str, Any],
+    properties: dict[str, Callable[[Any], tuple[bool, str]]],
+) -> str | None:
     rule = expected["rule"]
     if got["rule"] != rule:
         return f"expected a {rule} check, got a {got['rule']} check"
@@ -288,7 +322,9 @@ def failures(name: str, namespace: dict[str, Any]) -> list[str]:
     state = _state()
     test: Test = state["tests"][name]
     sub = submission(namespace)
-    runs = [(device, run_instance(test, sub, fixture, device)) for fixture, device in test.instances()]
+    runs = [
+        (device, run_instance(test, sub, fixture, device)) for fixture, device in test.instances()
+    ]
     out = []
     for device, (values, error) in runs:
         for i, expected in enumerate(state["golden"][test.key(device)]):
@@ -296,7 +332,10 @@ def failures(name: str, namespace: dict[str, Any]) -> list[str]:
             if i >= len(values):
                 if device == "meta" and "meta" in error.lower():
                     break  # could not run on the meta device: not counted, as in our grader
-                out.append(f"{label}: {error or 'no value produced'}" + (f" (on {device})" if device else ""))
+                out.append(
+                    f"{label}: {error or 'no value produced'}"
+                    + (f" (on {device})" if device else "")
+                )
                 break
             if (verdict := judge_check(expected, values[i], state["properties"])) is not None:
                 out.append(f"{label}: {verdict}" + (f" (on {device})" if device else ""))
@@ -329,4 +368,7 @@ def record(solution: Path, folder: Path = HERE) -> dict[str, Any]:
 
 def describe(folder: Path = HERE) -> list[dict[str, Any]]:
     """name, group, points and spec of every test, for the script that builds the peers' tests."""
-    return [{"name": t.name, "group": t.group, "points": t.points, "spec": list(t.spec)} for t in load_tests(folder).values()]
+    return [
+        {"name": t.name, "group": t.group, "points": t.points, "spec": list(t.spec)}
+        for t in load_tests(folder).values()
+    ]
