@@ -24,6 +24,7 @@ from grader.framing import OVERSIZED, LineReader
 from grader.procfs import proc_table, tree_memory_kb
 from grader.protocol import Kind, clean_list, clean_text, kind_of
 from grader.sandbox import Limits, Sandbox, kill
+from grader.sandbox import memory_kb as sandbox_memory_kb
 
 __all__ = ["proc_table", "tree_memory_kb"]  # (re-exported for the warm workers)
 
@@ -165,7 +166,7 @@ class ColdChild(Child):
         kill(self.proc)
 
     def memory_kb(self) -> int:
-        return tree_memory_kb(self.proc.pid)
+        return sandbox_memory_kb(self.proc)  # its cgroup's count where it has one, else /proc
 
     def finish(self) -> None:
         kill(self.proc)
