@@ -144,7 +144,6 @@ class Judge:
         failure: Verdict | None = None
         where, output = "", ""
         flags: list[str] = []
-        notes: list[str] = []
         used = sorted({use for tag in first.tags for use in static.get(tag, [])})
         for test in tests:
             for node_id, device in instances(test.key, self.devices):
@@ -153,9 +152,6 @@ class Judge:
                 run = obs.tests.get(node_id)
                 twin = golden.tests.get(_meta_twin(test.key)) if device in ACCELERATORS else None
                 verdict = self._instance(test, run, device, visibility, load_failure, twin)
-                if verdict.outcome is Outcome.excused:
-                    notes.append(verdict.text)
-                    continue
                 if verdict.outcome is Outcome.failed:
                     suffix = (
                         f" (on {device})"
@@ -192,7 +188,7 @@ class Judge:
             max_score=first.points,
             score=first.points if passed else 0.0,
             status=Status.passed if passed else Status.failed,
-            reason=_one_line(failure.text if failure is not None else "; ".join(notes)),
+            reason=_one_line(failure.text if failure is not None else ""),
             output=output,
             visibility=visibility,
             where=where,

@@ -101,7 +101,6 @@ Message = Collected | CellStart | Loaded | Start | CheckMessage | End | Audit | 
 class Outcome(enum.StrEnum):
     passed = "passed"
     failed = "failed"
-    excused = "excused"  # not counted either way (say, a device this run could not use)
 
 
 @dataclass(frozen=True)
@@ -111,10 +110,6 @@ class Verdict:
     outcome: Outcome
     text: str = ""
     flag: str = ""  # for the human reading the gradebook ("timed out", "output truncated")
-
-    @property
-    def counted(self) -> bool:
-        return self.outcome is not Outcome.excused
 
     @classmethod
     def fail(cls, text: str, *, flag: str = "") -> Verdict:
