@@ -7,6 +7,7 @@ keyed by the exercise's version, and never leave it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -39,6 +40,11 @@ class GoldenTest:
     doc: str
     checks: list[dict[str, Any]]
     _decoded: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @functools.cached_property
+    def sizes(self) -> list[int]:
+        """Each check's encoded size, worked out once (a batch plans every student's run with it)."""
+        return [len(json.dumps(check, separators=(",", ":"))) for check in self.checks]
 
     def expected(self, i: int) -> Any:
         """The golden value of check `i`, decoded once (a batch judges every student against it)."""

@@ -6,7 +6,6 @@ two start-ups overlap; the job (devices, cells, tests to skip) reaches the child
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,10 +214,7 @@ def plan_of(sets: list[GoldenSet], devices: list[str]) -> Plan:
     checks: dict[str, list[int]] = {}
     for gset in sets:
         for key, test in gset.tests.items():
-            sizes = [
-                8 * len(json.dumps(check, separators=(",", ":"))) + 16 * 1024
-                for check in test.checks
-            ]
+            sizes = [8 * size + 16 * 1024 for size in test.sizes]
             for node_id, _device in instances(key, devices):
                 checks[node_id] = sizes
     return Plan(checks)
