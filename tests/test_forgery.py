@@ -502,6 +502,7 @@ LEAKED = [
 ]
 _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 _WHERE = re.compile(r"\([^()]*\.py, line \d+\)")
+_GOT = re.compile(r"\bgot ([-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)")
 
 
 def _numbers(node: Any) -> list[float]:
@@ -563,11 +564,17 @@ def unlabelled(text: str, labels: set[str]) -> str:
 def reveals(text: str, expected: list[float], labels: set[str]) -> list[str]:
     """The numbers in `text` that are an expected value (to the 3 digits a message shows) or its size."""
     out = []
-    for token in _NUMBER.findall(unlabelled(text, labels)):
+    text = unlabelled(text, labels)
+    own = {m.group(1) for m in _GOT.finditer(text)}
+    for token in _NUMBER.findall(text):
         value = float(token)
         if value == 0 or (re.fullmatch(r"[-+]?\d+", token) and abs(value) < 10):
             continue  # indices, counts, small shapes
-        if any(abs(abs(value) - abs(e)) <= 5e-3 * abs(e) for e in expected):
+        # The student's own value ("got -0.336543") may lie near the expected one when the answer
+        # is nearly right (one small training step from the same start); it gives the expected
+        # value away only if it is that value to every digit shown.
+        close = 5e-6 if token in own else 5e-3
+        if any(abs(abs(value) - abs(e)) <= close * abs(e) for e in expected):
             out.append(token)
     return out
 
