@@ -3,6 +3,8 @@
 grade EXERCISE [PATH]        grade a submission (default: your working copy)
 grade build EXERCISE         regenerate stubs and public golden values from the reference
 grade batch EXERCISE DIR     grade a whole class (folder or zip) into --out RESULTS
+grade audit EXERCISE         grade the reference's mutants: which student mistakes the tests catch
+grade similar EXERCISE DIR   rank pairs of a graded class by code and behaviour similarity
 grade release EXERCISE       the student template repository (--out DIR)
 grade init-ci [EXERCISE]     write the GitHub Classroom workflow into this repository
 grade gradescope EXERCISE    Gradescope's autograder.zip (--out FILE)
@@ -11,6 +13,7 @@ grade gradescope EXERCISE    Gradescope's autograder.zip (--out FILE)
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from enum import IntEnum
@@ -22,6 +25,13 @@ from grader import __version__
 from grader._exceptions import ExerciseNotFound, GraderError, SubmissionError
 from grader.exercise import Exercise, find_exercise
 from grader.result import GradeResult
+
+# Verbs whose module holds their whole command line: `main(argv, console) -> exit code`.
+VERBS = {
+    "batch": "grader.batch.cli",
+    "audit": "grader.audit",
+    "similar": "grader.similar",
+}
 
 
 class ExitCode(IntEnum):
@@ -119,10 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=False, highlight=False)
     errors = Console(stderr=True, highlight=False)
     try:
-        if argv and argv[0] == "batch":
-            from grader.batch import cli as batch_cli
-
-            return batch_cli.main(argv[1:], console)
+        if argv and argv[0] in VERBS:
+            module = importlib.import_module(VERBS[argv[0]])
+            return int(module.main(argv[1:], console))
         if argv and argv[0] in ("release", "init-ci", "gradescope"):
             return _publish(argv[0], argv[1:], console)
         if argv and argv[0] == "build":
