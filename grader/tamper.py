@@ -83,33 +83,59 @@ def _dotted(node: ast.AST) -> str:
 
 
 def _suspect(node: ast.AST) -> str:
+    """What `node` reaches for, in a few words; "" when nothing."""
     if isinstance(node, ast.Import | ast.ImportFrom):
-        names = (
-            [node.module or ""]
-            if isinstance(node, ast.ImportFrom)
-            else [a.name for a in node.names]
-        )
-        for name in names:
-            if name.split(".")[0] in SUSPECT_MODULES:
-                return f"imports {name}"
-    if (
-        isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Name)
-        and (node.value.id, node.attr) in SUSPECT_ATTRS
-    ):
-        return f"uses {node.value.id}.{node.attr}"
+        return _suspect_import(node)
+    if isinstance(node, ast.Attribute):
+        return _suspect_attribute(node)
     if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        for target in targets:
-            dotted = _dotted(target) if isinstance(target, ast.Attribute) else ""
-            if dotted and dotted.split(".")[0] in PATCHED_OWNERS:
-                return f"replaces {dotted}"
+        return _suspect_assignment(node)
     if isinstance(node, ast.Call):
-        if _dotted(node.func) in ("setattr", "__import__", "exec", "eval", "compile"):
-            return f"calls {_dotted(node.func)}"
-        for arg in node.args:
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                for needle in SUSPECT_STRINGS:
-                    if needle in arg.value.lower():
-                        return f"passes a path mentioning {needle!r}"
+        return _suspect_call(node)
+    return ""
+
+
+def _suspect_import(node: ast.Import | ast.ImportFrom) -> str:
+    names = (
+        [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+    )
+    for name in names:
+        if name.split(".")[0] in SUSPECT_MODULES:
+            return f"imports {name}"
+    return ""
+
+
+def _suspect_attribute(node: ast.Attribute) -> str:
+    if isinstance(node.value, ast.Name) and (node.value.id, node.attr) in SUSPECT_ATTRS:
+        return f"uses {node.value.id}.{node.attr}"
+    return ""
+
+
+def _suspect_assignment(node: ast.Assign | ast.AugAssign | ast.AnnAssign) -> str:
+    """An assignment that replaces an attribute of a module the grading relies on."""
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    for target in targets:
+        dotted = _dotted(target) if isinstance(target, ast.Attribute) else ""
+        if dotted and dotted.split(".")[0] in PATCHED_OWNERS:
+            return f"replaces {dotted}"
+    return ""
+
+
+def _suspect_call(node: ast.Call) -> str:
+    """A call of a builtin that runs or patches code by name, or one passed a telling path."""
+    if _dotted(node.func) in ("setattr", "__import__", "exec", "eval", "compile"):
+        return f"calls {_dotted(node.func)}"
+    for arg in node.args:
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            needle = _suspect_needle(arg.value)
+            if needle:
+                return f"passes a path mentioning {needle!r}"
+    return ""
+
+
+def _suspect_needle(text: str) -> str:
+    """The first of SUSPECT_STRINGS that `text` mentions (any case); "" when none."""
+    for needle in SUSPECT_STRINGS:
+        if needle in text.lower():
+            return needle
     return ""
