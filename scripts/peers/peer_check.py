@@ -208,7 +208,7 @@ def run_instance(
 
 def compare(expected: Any, got: Any, *, rtol: float, atol: float, path: str = "") -> str | None:
     """None when `got` is right, else what is wrong."""
-    where = f"{path}: " if path else ""
+    where = _where(path)
     if isinstance(expected, torch.Tensor):
         if not isinstance(got, torch.Tensor):
             return f"{where}expected a tensor, got {type(got).__name__}"
@@ -216,38 +216,57 @@ def compare(expected: Any, got: Any, *, rtol: float, atol: float, path: str = ""
     if type(expected) is not type(got):
         return f"{where}expected {type(expected).__name__}, got {type(got).__name__}"
     if isinstance(expected, tuple | list):
-        if len(expected) != len(got):
-            return f"{where}expected {len(expected)} items, got {len(got)}"
-        for i, (e, g) in enumerate(zip(expected, got, strict=True)):
-            if (msg := compare(e, g, rtol=rtol, atol=atol, path=f"{path}[{i}]")) is not None:
-                return msg
-        return None
+        return _compare_sequences(expected, got, rtol=rtol, atol=atol, path=path)
     if isinstance(expected, dict):
-        if set(expected) != set(got):
-            return f"{where}keys differ"
-        for key in expected:
-            if (
-                msg := compare(
-                    expected[key], got[key], rtol=rtol, atol=atol, path=f"{path}[{key!r}]"
-                )
-            ) is not None:
-                return msg
-        return None
+        return _compare_dicts(expected, got, rtol=rtol, atol=atol, path=path)
     if isinstance(expected, float):
-        if expected != expected:
-            ok = got != got
-        elif got != got:
-            ok = False
-        elif abs(expected) == float("inf") or abs(got) == float("inf"):
-            ok = expected == got
-        else:
-            ok = abs(expected - got) <= atol + rtol * abs(expected)
-        return None if ok else f"{where}expected {expected:.6g}, got {got:.6g}"
+        if _floats_close(expected, got, rtol=rtol, atol=atol):
+            return None
+        return f"{where}expected {expected:.6g}, got {got:.6g}"
     if (
         expected != got
     ):  # Other never equals anything: it has no __eq__ and is never the same object
         return f"{where}expected {expected!r}, got {got!r}"[:300]
     return None
+
+
+def _where(path: str) -> str:
+    """The prefix that says where in the value a difference is ("" at the top)."""
+    return f"{path}: " if path else ""
+
+
+def _compare_sequences(
+    expected: tuple | list, got: tuple | list, *, rtol: float, atol: float, path: str
+) -> str | None:
+    """Same length, then item by item: the first difference."""
+    if len(expected) != len(got):
+        return f"{_where(path)}expected {len(expected)} items, got {len(got)}"
+    for i, (e, g) in enumerate(zip(expected, got, strict=True)):
+        if (msg := compare(e, g, rtol=rtol, atol=atol, path=f"{path}[{i}]")) is not None:
+            return msg
+    return None
+
+
+def _compare_dicts(expected: dict, got: dict, *, rtol: float, atol: float, path: str) -> str | None:
+    """Same keys, then value by value in the expected order: the first difference."""
+    if set(expected) != set(got):
+        return f"{_where(path)}keys differ"
+    for key in expected:
+        msg = compare(expected[key], got[key], rtol=rtol, atol=atol, path=f"{path}[{key!r}]")
+        if msg is not None:
+            return msg
+    return None
+
+
+def _floats_close(expected: float, got: float, *, rtol: float, atol: float) -> bool:
+    """NaN matches only NaN, an infinity only itself, any other float within atol + rtol."""
+    if expected != expected:
+        return got != got
+    if got != got:
+        return False
+    if abs(expected) == float("inf") or abs(got) == float("inf"):
+        return expected == got
+    return abs(expected - got) <= atol + rtol * abs(expected)
 
 
 def _compare_tensors(
