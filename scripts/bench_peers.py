@@ -222,8 +222,6 @@ def nbgrader_course(
     released assignment, and each student's code re-wrapped into the released notebook's cells."""
     import nbformat
 
-    from grader.stubs import _segments
-
     env = peer_env(bin_dir)
     (course / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(root=str(course)))
     source = course / "source" / "ex2"
@@ -231,58 +229,7 @@ def nbgrader_course(
     shutil.copytree(
         support, source / "peer_support"
     )  # copied into each student's folder by autograde
-
-    def meta(**kw: Any) -> dict[str, Any]:
-        return {
-            "nbgrader": {
-                "schema_version": 3,
-                "task": False,
-                "grade": False,
-                "solution": False,
-                "locked": False,
-                **kw,
-            }
-        }
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.metadata["language_info"] = {"name": "python"}
-    nb.cells.append(
-        nbformat.v4.new_code_cell("%matplotlib inline\nimport matplotlib.pyplot as plt")
-    )
-    for i, (kind, text) in enumerate(_segments(SOLUTION.read_text())):
-        if kind == "markdown":
-            nb.cells.append(nbformat.v4.new_markdown_cell(text))
-        elif "BEGIN SOLUTION" in text:
-            begin = [line for line in text.splitlines() if "# BEGIN SOLUTION" in line]
-            if text.count("# END SOLUTION") < len(
-                begin
-            ):  # the cell ends where the code ends, before the last marker
-                text += "\n" + begin[-1].replace("BEGIN", "END")
-            nb.cells.append(
-                nbformat.v4.new_code_cell(
-                    text, metadata=meta(solution=True, grade_id=f"solution_{i}")
-                )
-            )
-        else:
-            nb.cells.append(nbformat.v4.new_code_cell(text))
-    nb.cells.append(
-        nbformat.v4.new_code_cell("model = MLP(2, 16, 2)\nprint(model)\nplt.plot([1, 2])")
-    )
-    for test in tests:
-        call = f'peer_check.run("{test["name"]}", globals())'
-        if test["group"] == "hidden":
-            call = f"### BEGIN HIDDEN TESTS\n{call}\n### END HIDDEN TESTS"
-        cell = nbformat.v4.new_code_cell(
-            NBGRADER_TEST.format(body=call),
-            metadata=meta(grade=True, locked=True, grade_id=test["name"], points=test["points"]),
-        )
-        nb.cells.append(cell)
-    nbformat.write(nb, source / "ex2.ipynb")
+    nbformat.write(nbgrader_master(tests), source / "ex2.ipynb")
     proc = subprocess.run(
         [str(bin_dir / "nbgrader"), "generate_assignment", "ex2", "--force"],
         cwd=course,
@@ -295,18 +242,96 @@ def nbgrader_course(
 
     released = nbformat.read(course / "release" / "ex2" / "ex2.ipynb", as_version=4)
     for path in sorted(class_dir.glob("*.ipynb")):
-        student = nbformat.read(path, as_version=4)
-        mine = nbformat.from_dict(json.loads(nbformat.writes(released)))
-        body = [c for c in mine.cells if not c.get("metadata", {}).get("nbgrader", {}).get("grade")]
-        if len(body) != len(student.cells) or any(
-            a.cell_type != b.cell_type for a, b in zip(body, student.cells, strict=True)
-        ):
-            raise SystemExit(f"{path.name} does not have the released notebook's cells")
-        for cell, theirs in zip(body, student.cells, strict=True):
-            cell.source = theirs.source  # the student's code, exactly
+        submission = nbgrader_submission(released, path)
         dest = course / "submitted" / path.stem / "ex2"
         dest.mkdir(parents=True)
-        nbformat.write(mine, dest / "ex2.ipynb")
+        nbformat.write(submission, dest / "ex2.ipynb")
+
+
+def nbgrader_meta(**kw: Any) -> dict[str, Any]:
+    """A cell's nbgrader metadata: a plain cell, but for what `kw` sets."""
+    return {
+        "nbgrader": {
+            "schema_version": 3,
+            "task": False,
+            "grade": False,
+            "solution": False,
+            "locked": False,
+            **kw,
+        }
+    }
+
+
+def nbgrader_master(tests: list[dict[str, Any]]) -> Any:
+    """The instructor's notebook: the reference solution's cells, the solution parts marked, then
+    one locked, graded test cell a test function (hidden tests between nbgrader's markers)."""
+    import nbformat
+
+    from grader.stubs import _segments
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells.append(
+        nbformat.v4.new_code_cell("%matplotlib inline\nimport matplotlib.pyplot as plt")
+    )
+    for i, (kind, text) in enumerate(_segments(SOLUTION.read_text())):
+        nb.cells.append(nbgrader_solution_cell(i, kind, text))
+    nb.cells.append(
+        nbformat.v4.new_code_cell("model = MLP(2, 16, 2)\nprint(model)\nplt.plot([1, 2])")
+    )
+    for test in tests:
+        call = f'peer_check.run("{test["name"]}", globals())'
+        if test["group"] == "hidden":
+            call = f"### BEGIN HIDDEN TESTS\n{call}\n### END HIDDEN TESTS"
+        cell = nbformat.v4.new_code_cell(
+            NBGRADER_TEST.format(body=call),
+            metadata=nbgrader_meta(
+                grade=True, locked=True, grade_id=test["name"], points=test["points"]
+            ),
+        )
+        nb.cells.append(cell)
+    return nb
+
+
+def nbgrader_solution_cell(i: int, kind: str, text: str) -> Any:
+    """The master notebook's cell for the reference's `i`th segment: markdown, plain code, or a
+    solution cell when it holds a `# BEGIN SOLUTION` part."""
+    import nbformat
+
+    if kind == "markdown":
+        return nbformat.v4.new_markdown_cell(text)
+    if "BEGIN SOLUTION" not in text:
+        return nbformat.v4.new_code_cell(text)
+    begin = [line for line in text.splitlines() if "# BEGIN SOLUTION" in line]
+    if text.count("# END SOLUTION") < len(
+        begin
+    ):  # the cell ends where the code ends, before the last marker
+        text += "\n" + begin[-1].replace("BEGIN", "END")
+    return nbformat.v4.new_code_cell(
+        text, metadata=nbgrader_meta(solution=True, grade_id=f"solution_{i}")
+    )
+
+
+def nbgrader_submission(released: Any, path: Path) -> Any:
+    """The released notebook with the cells of the student's notebook at `path` put in: their
+    code, exactly, in place of each non-graded cell."""
+    import nbformat
+
+    student = nbformat.read(path, as_version=4)
+    mine = nbformat.from_dict(json.loads(nbformat.writes(released)))
+    body = [c for c in mine.cells if not c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    if len(body) != len(student.cells) or any(
+        a.cell_type != b.cell_type for a, b in zip(body, student.cells, strict=True)
+    ):
+        raise SystemExit(f"{path.name} does not have the released notebook's cells")
+    for cell, theirs in zip(body, student.cells, strict=True):
+        cell.source = theirs.source  # the student's code, exactly
+    return mine
 
 
 def nbgrader_scores(course: Path, bin_dir: Path) -> Scores:
