@@ -12,6 +12,7 @@ largest process, then the ratios the speed targets are stated in:
       the child (pytest's own per-test work included), and the plain floor, the same test functions
       called directly in a warm process (no pytest, no sandbox, no fork); the rest is overhead
   (e) `grade batch ex2` over a class of 40 notebooks with --jobs 2
+  (f) the same class on a two-worker local Dask cluster, beside --jobs 2 (scripts/bench_dask.py)
 
 Usage: python scripts/bench.py [--runs N] [--class-size N]
 """
@@ -298,6 +299,9 @@ def main() -> None:
     print(
         f"peak memory, largest process of the batch: {e['peak_mb']:5.0f} MB  (target < 600 MB a worker)"
     )
+    from bench_dask import dask_figure  # the same class on a two-worker local Dask cluster
+
+    print(dask_figure(args.class_size, max(1, args.runs // 2)))
 
 
 if __name__ == "__main__":
