@@ -39,8 +39,6 @@ from test_batch import (
     run_batch,
 )
 
-pytestmark = pytest.mark.slow
-
 STUDENTS = [
     "bob.py",
     "hana.py",
@@ -160,6 +158,7 @@ def local_book(small_class: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     return gradebook(root / "results")
 
 
+@pytest.mark.slow
 def test_gpu_tasks_run_on_the_worker_that_advertises_a_gpu(
     cluster: Cluster, small_class: Path, local_book: dict, tmp_path: Path
 ) -> None:
@@ -184,6 +183,7 @@ def test_gpu_tasks_run_on_the_worker_that_advertises_a_gpu(
     assert {tuple(p["devices"]) for p in places.values()} == {("cuda", "meta")}
 
 
+@pytest.mark.slow
 def test_a_class_on_the_cluster_survives_a_lost_worker(
     cluster: Cluster, small_class: Path, local_book: dict, tmp_path: Path
 ) -> None:
@@ -229,3 +229,47 @@ def test_a_class_on_the_cluster_survives_a_lost_worker(
     assert {p.parent.name for p in out.glob("students/*/record.json")} == {
         row["student"] for row in local_book.values()
     }
+
+
+# -- the command's messages, and the default path -------------------------------------------------
+
+
+def grade_batch(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", "batch", "ex2", str(CLASS), "--out", str(tmp_path / "r")]
+        + list(args),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})},
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_a_job_queue_without_dask_jobqueue_is_one_clear_message(tmp_path: Path) -> None:
+    # dask-jobqueue is an optional extra: where it is missing (shadowed here by a package that
+    # cannot be imported), --cluster slurm says how to install it, before grading anyone
+    shadow = tmp_path / "shadow" / "dask_jobqueue"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('No module named dask_jobqueue')\n")
+    code, out = grade_batch(tmp_path, "--cluster", "slurm", env={"PYTHONPATH": str(shadow.parent)})
+    assert code == 3, out
+    assert "--cluster slurm needs dask-jobqueue" in out and "pip install" in out, out
+    assert "Traceback" not in out
+    assert not (tmp_path / "r" / "students").exists()
+    code, out = grade_batch(tmp_path, "--cluster-config", str(tmp_path / "slurm.toml"))
+    assert code == 2 and "--cluster-config goes with --cluster slurm" in out, out
+    code, out = grade_batch(tmp_path, "--scheduler", "tcp://127.0.0.1:1", "--cluster", "local")
+    assert code == 2 and "not allowed with argument" in out, out
+
+
+def test_the_local_batch_does_not_import_dask() -> None:
+    code = (
+        "import sys; from grader.batch import cli; cli.parser(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
