@@ -82,6 +82,10 @@ class GradeResult(_Model):
     variant: int | None = (
         None  # the input variant of the instructor's grade (None: the public inputs)
     )
+    # What `grade similar` compares across a class (an instructor's grade only): the code graded
+    # (a notebook's cells after `# %% [cell N]` lines) and, per check, the value produced, hashed.
+    source: str = ""
+    outputs: dict[str, str] = {}
     duration_s: float = 0.0
     running_s: float = (
         0.0  # of which the submission and its tests ran in the sandbox (loading, tests)
