@@ -12,8 +12,12 @@ fatal.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import re
+import unicodedata
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +31,10 @@ CANVAS = re.compile(
 SUBMISSION_SUFFIXES = {".py", ".ipynb", ".zip"}
 IGNORED = {".DS_Store", "Thumbs.db", "desktop.ini", "index.html", "grades.csv"}
 MAX_CLASS_ZIP = 2 * 1024 * 1024 * 1024
+UTF8_FLAG = 0x800  # general purpose bit 11: the name is UTF-8
+# a student's own words beside the submission: readme.txt, README.md, notes.txt, Notes ...
+NOTE_FILE = re.compile(r"^(readme|notes?)([._ -].*)?$", re.IGNORECASE)
+MAX_NOTE = 2000
 
 
 @dataclass
@@ -49,8 +57,29 @@ class Student:
 
 
 def safe_key(text: str) -> str:
-    key = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "student"
-    return key[:80]
+    """A folder name that keeps the student's letters (`Anna_Müller`): Unicode letters and digits,
+    `.`, `_` and `-`; nothing a file system or a shell treats specially; at most 120 bytes."""
+    text = unicodedata.normalize("NFC", text)
+    key = re.sub(r"[^\w.-]+", "_", text).strip("._-") or "student"
+    while len(key.encode("utf-8")) > 120:
+        key = key[:-1]
+    return key
+
+
+def zip_name(info: zipfile.ZipInfo) -> str:
+    """A member's name as its maker meant it.
+
+    With the UTF-8 flag zipfile has decoded it already. Without it zipfile reads cp437, which
+    Info-ZIP and Windows' own zips use for names that are really UTF-8 bytes (`Anna M├╝ller`): so
+    the cp437 text is taken back to its bytes and read as UTF-8 where that is valid.
+    """
+    name = info.filename
+    if info.flag_bits & UTF8_FLAG:
+        return unicodedata.normalize("NFC", name)
+    # really cp437 (or not UTF-8 either): zipfile's reading stays
+    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+        name = name.encode("cp437").decode("utf-8")
+    return unicodedata.normalize("NFC", name)
 
 
 def discover(root: Path, *, module: str) -> list[Student]:
@@ -140,7 +169,8 @@ def _choose_file(student: Student, module: str) -> None:
 
 
 def unpack_class_zip(archive: Path, into: Path) -> Path:
-    """Extract a class download safely (no absolute paths, no `..`, bounded size)."""
+    """Extract a class download safely (no absolute paths, no `..`, bounded size), names decoded
+    as their maker meant them (see `zip_name`)."""
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -149,9 +179,68 @@ def unpack_class_zip(archive: Path, into: Path) -> Path:
         members = zf.infolist()
         if sum(m.file_size for m in members) > MAX_CLASS_ZIP:
             raise SubmissionError(f"{archive.name} unpacks to more than 2 GB: refused")
+        for member in members:
+            member.filename = zip_name(member)
         refuse_unsafe_paths(archive.name, members)
-        zf.extractall(into)
+        zf.extractall(into, members=members)
     entries = [p for p in into.iterdir() if p.name != "__MACOSX"]
     if len(entries) == 1 and entries[0].is_dir() and not MOODLE.match(entries[0].name):
         return entries[0]  # a zip of the class folder itself
     return into
+
+
+def _submission_files(student: Student) -> list[Path]:
+    """What the student handed in, without their notes and what tools leave behind."""
+    path = student.path
+    if path is None:
+        return []
+    if path.is_file():
+        return [path]
+    skip = {".ipynb_checkpoints", "__MACOSX", "__pycache__"}
+    return sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file()
+        and not NOTE_FILE.match(p.name)
+        and p.name not in IGNORED
+        and not any(part in skip or part.startswith(".") for part in p.relative_to(path).parts)
+    )
+
+
+def submission_digest(student: Student) -> str:
+    """A hash of the submission's bytes (names aside): equal for byte-identical submissions."""
+    files = _submission_files(student)
+    if not files:
+        return ""
+    digest = hashlib.sha256()
+    for data in sorted(f.read_bytes() for f in files):
+        digest.update(hashlib.sha256(data).digest())
+    return digest.hexdigest()
+
+
+def student_note(student: Student) -> str:
+    """The text of a note the student left beside their submission (`readme.txt`, `NOTES.md`)."""
+    if student.folder is None:
+        return ""
+    notes = sorted(
+        p
+        for p in student.folder.rglob("*")
+        if p.is_file() and NOTE_FILE.match(p.name) and p.suffix.lower() in ("", ".txt", ".md")
+    )
+    texts = []
+    for note in notes[:3]:
+        try:
+            text = note.read_bytes()[:MAX_NOTE].decode("utf-8", errors="replace").strip()
+        except OSError:
+            continue
+        if text:
+            texts.append(f"{note.name}: {text}")
+    return "\n".join(texts)[:MAX_NOTE]
+
+
+def untouched_stub(student: Student, *, module: str, is_stub: Callable[[Path], bool]) -> bool:
+    """The student handed in the exercise's stub as it was given out (renamed or not)."""
+    files = [f for f in _submission_files(student) if f.suffix in (".py", ".ipynb")]
+    if student.folder is not None:
+        files = [f for f in files if f.stem == module] or files
+    return bool(files) and all(is_stub(f) for f in files)
