@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from html import escape
+from html import escape as _escape
 
+from grader.reports.markdown import submission_name, without_paths
 from grader.result import GradeResult, Status
 
 STYLE = """
@@ -14,17 +15,26 @@ table{border-collapse:collapse;width:100%;margin:1rem 0}td,th{border-bottom:1px 
 """
 
 
-def page(title: str, body: str) -> str:
+def page(title: str, body: str, *, style: str = "") -> str:
     return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-        f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n"
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        # no favicon request: the page stands alone, opened from a file or an LMS
+        f'<link rel="icon" href="data:,"><title>{_escape(title)}</title>'
+        f"<style>{STYLE}{style}</style></head><body>\n{body}\n</body></html>\n"
     )
 
 
-def render(result: GradeResult) -> str:
+def render(result: GradeResult, *, student: str = "") -> str:
+    """`student`: whom the feedback is for (a batch names them; a student's own run need not)."""
+
+    def escape(text: str) -> str:
+        return _escape(without_paths(text, result))
+
+    heading = result.title + (f" — {student}" if student else "")
     out = [
-        f"<h1>{escape(result.title)}</h1>",
-        f"<p><strong>{result.score:g} / {result.max_score:g} points</strong> <span class=dim>{escape(result.submission)}</span></p>",
+        f"<h1>{escape(heading)}</h1>",
+        f"<p><strong>{result.score:g} / {result.max_score:g} points</strong> <span class=dim>{escape(submission_name(result))}</span></p>",
     ]
     if not result.hidden_run:
         out.append(
@@ -87,4 +97,4 @@ def render(result: GradeResult) -> str:
         f"Devices: {', '.join(result.devices)}",
     ]
     out.append("<p class=dim>" + "<br>".join(escape(n) for n in notes) + "</p>")
-    return page(f"{result.title}: {result.score:g}/{result.max_score:g}", "\n".join(out))
+    return page(f"{heading}: {result.score:g}/{result.max_score:g}", "\n".join(out))
