@@ -299,6 +299,9 @@ def main() -> None:
     print(
         f"peak memory, largest process of the batch: {e['peak_mb']:5.0f} MB  (target < 600 MB a worker)"
     )
+    from bench_similar import similar_figure  # (scripts/ is on the path of a script)
+
+    print(similar_figure(), flush=True)
     from bench_dask import dask_figure  # the same class on a two-worker local Dask cluster
 
     print(dask_figure(args.class_size, max(1, args.runs // 2)))

@@ -42,7 +42,7 @@ def make_class(results: Path, students: int, *, seed: int = 0) -> None:
     header = "import math\nimport numpy as np\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n"
     checks = [f"hidden/test_hidden.py::test_{k // 3}[cpu]#{k % 3}" for k in range(200)]
     mistakes = [f"{rng.getrandbits(48):012x}|x{rng.choice([2, 0.5, -1])}" for _ in range(40)]
-    first_source, first_outputs = "", {}
+    first_source, first_outputs = "", dict[str, str]()
     for s in range(students):
         parts = [header]
         for name in sorted(names):
