@@ -758,6 +758,10 @@ class _Scope:
         self.parent = parent
         self.cls = cls
 
+    def add(self, name: str, values: list[_V]) -> None:
+        """`name` may now be `values` too, beside what it was bound to before."""
+        self.env[name] = _dedupe([*self.env.get(name, []), *values])
+
 
 class _ClassInfo:
     """A module-level class of the submission: its bases and (read when first asked) the names it defines."""
@@ -853,6 +857,66 @@ def _is_literal(node: ast.AST) -> bool:
     return isinstance(node, ast.Tuple) and all(_is_literal(e) for e in node.elts)
 
 
+def _nonlocal_holder(scope: _Scope, name: str) -> _Scope | None:
+    """The function scope that `nonlocal name`, declared in `scope`, refers to (None: there is none)."""
+    holder = scope.parent
+    while holder is not None and not (holder.kind == "function" and name in holder.env):
+        holder = holder.parent
+    return holder
+
+
+def _at_line(stmt: ast.stmt, limit: int) -> str:
+    return f"{_text(stmt, limit)}, line {stmt.lineno}"
+
+
+def _nested_bodies(stmt: ast.stmt) -> list[list[ast.stmt]]:
+    """The statement lists of a compound statement: body, else, finally, each handler's, each case's."""
+    bodies: list[list[ast.stmt]] = [
+        getattr(stmt, field, None) or [] for field in ("body", "orelse", "finalbody")
+    ]
+    bodies.extend(h.body for h in getattr(stmt, "handlers", []))
+    bodies.extend(c.body for c in getattr(stmt, "cases", []))
+    return bodies
+
+
+def _module_name(module: types.ModuleType, fallback: str) -> str:
+    """The name a module gives itself (`torch.nn.functional`), else `fallback`."""
+    name = vars(module).get("__name__")
+    return name if isinstance(name, str) else fallback
+
+
+def _module_attr(module: types.ModuleType, attr: str, path: str) -> Any:
+    """`module.attr` from its namespace, else the submodule imported as `path`; AttributeError if neither."""
+    namespace = vars(module)
+    if attr in namespace:
+        return namespace[attr]
+    if path in sys.modules:
+        return sys.modules[path]
+    raise AttributeError(attr)
+
+
+def _object_attr(obj: Any, attr: str) -> Any:
+    """`obj.attr` read without running any of its code (no descriptor, no `__getattr__`)."""
+    if attr == "__self__" and isinstance(
+        obj, types.BuiltinFunctionType | types.MethodType | types.MethodWrapperType
+    ):
+        return obj.__self__  # print.__self__ is the builtins module
+    result = inspect.getattr_static(obj, attr)
+    if isinstance(result, staticmethod | classmethod):
+        return result.__func__
+    return result
+
+
+def _public_path(obj: Any, path: str) -> str:
+    """How to name `obj`, reached by `path`: a module by its own name, an object of torch's
+    internals by its public name when it has one."""
+    if isinstance(obj, types.ModuleType) and isinstance(vars(obj).get("__name__"), str):
+        return vars(obj)["__name__"]
+    if _is_internal(path):
+        return _public_index().get(id(obj), path)
+    return path
+
+
 # -- the scanner ---------------------------------------------------------------------------------------
 
 
@@ -921,6 +985,65 @@ class _Scanner:
         }
         self.opaque_builtins = {
             id(f) for f in (setattr, vars, globals, locals, eval, exec, compile, breakpoint)
+        }
+        # Statements, expressions and module-level compound headers by node type. A type missing
+        # here is not skipped: every part of it is read (_generic), so new syntax fails closed.
+        self.stmt_handlers: dict[type[ast.stmt], Callable[[Any], None]] = {
+            ast.Expr: self._expr_stmt,
+            ast.Assign: self._assign_stmt,
+            ast.AnnAssign: self._ann_assign_stmt,
+            ast.AugAssign: self._aug_assign_stmt,
+            ast.Return: self._return_stmt,
+            ast.Delete: self._delete_stmt,
+            ast.Raise: self._raise_stmt,
+            ast.Assert: self._assert_stmt,
+            ast.Import: self._import,
+            ast.ImportFrom: self._import,
+            ast.FunctionDef: self._def,
+            ast.AsyncFunctionDef: self._def,
+            ast.ClassDef: self._class,
+            ast.If: self._if_stmt,
+            ast.While: self._while_stmt,
+            ast.For: self._for_stmt,
+            ast.AsyncFor: self._for_stmt,
+            ast.With: self._with_stmt,
+            ast.AsyncWith: self._with_stmt,
+            ast.Try: self._try_stmt,
+            ast.TryStar: self._try_stmt,
+            ast.Match: self._match_stmt,
+            ast.Global: self._global_stmt,
+            ast.Nonlocal: self._nonlocal_stmt,
+            ast.Pass: self._no_effect,
+            ast.Break: self._no_effect,
+            ast.Continue: self._no_effect,
+        }
+        self.expr_handlers: dict[type[ast.expr], Callable[[Any], list[_V]]] = {
+            ast.Call: self._call,
+            ast.Constant: self._constant_expr,
+            ast.BinOp: self._binop_expr,
+            ast.Compare: self._compare_expr,
+            ast.UnaryOp: self._unaryop_expr,
+            ast.Tuple: self._elements_expr,
+            ast.List: self._elements_expr,
+            ast.Set: self._elements_expr,
+            ast.Subscript: self._subscript_expr,
+            ast.Lambda: self._lambda_expr,
+            **dict.fromkeys(_COMPREHENSIONS, self._comprehension),
+            ast.IfExp: self._ifexp_expr,
+            ast.BoolOp: self._boolop_expr,
+            ast.NamedExpr: self._walrus_expr,
+            ast.Starred: self._starred_expr,
+        }
+        self.compound_headers: dict[type[ast.stmt], Callable[[Any, _Sink], None]] = {
+            ast.If: self._test_header,
+            ast.While: self._test_header,
+            ast.For: self._for_header,
+            ast.AsyncFor: self._for_header,
+            ast.With: self._with_header,
+            ast.AsyncWith: self._with_header,
+            ast.Try: self._try_header,
+            ast.TryStar: self._try_header,
+            ast.Match: self._match_header,
         }
 
     # -- recording ---------------------------------------------------------------------------------
@@ -1101,42 +1224,41 @@ class _Scanner:
     def _module_compound(self, stmt: ast.stmt, sink: _Sink, extra: Sequence[_Sink]) -> None:
         """if/for/while/with/try/match at module level: the header in its own sink, each inner statement
         on its own, and what they bind adds to (never replaces) the names' earlier bindings."""
-
-        def origin() -> str:
-            return f"{_text(stmt, 40)}, line {stmt.lineno}"
-
-        if isinstance(stmt, ast.If | ast.While):
-            self._expr(stmt.test)
-        elif isinstance(stmt, ast.For | ast.AsyncFor):
-            self._store(stmt.target, [_UNK, *self._expr(stmt.iter)], sink, origin=origin)
-        elif isinstance(stmt, ast.With | ast.AsyncWith):
-            for item in stmt.items:
-                values = self._expr(item.context_expr)
-                if item.optional_vars is not None:
-                    self._store(item.optional_vars, [_UNK, *values], sink, origin=origin)
-        elif isinstance(stmt, ast.Try) or (
-            hasattr(ast, "TryStar") and isinstance(stmt, ast.TryStar)
-        ):
-            for handler in stmt.handlers:
-                if handler.type is not None:
-                    self._expr(handler.type)
-                if handler.name:
-                    self._gbind(handler.name, [_UNK], sink)
-        elif hasattr(ast, "Match") and isinstance(stmt, ast.Match):
-            self._expr(stmt.subject)
-            for case in stmt.cases:
-                self._pattern(case.pattern, sink)
-                if case.guard is not None:
-                    self._expr(case.guard)
+        header = self.compound_headers.get(type(stmt))
+        if header is not None:
+            header(stmt, sink)
         self._mutations(stmt, sink, header_only=True)
-        bodies: list[list[ast.stmt]] = []
-        for field in ("body", "orelse", "finalbody"):
-            bodies.append(getattr(stmt, field, None) or [])
-        bodies.extend(h.body for h in getattr(stmt, "handlers", []))
-        bodies.extend(c.body for c in getattr(stmt, "cases", []))
-        for body in bodies:
+        for body in _nested_bodies(stmt):
             for inner in body:
                 self._module_stmt(inner, straight=False, extra=extra)
+
+    def _test_header(self, stmt: ast.If | ast.While, sink: _Sink) -> None:
+        self._expr(stmt.test)
+
+    def _for_header(self, stmt: ast.For | ast.AsyncFor, sink: _Sink) -> None:
+        origin = functools.partial(_at_line, stmt, 40)
+        self._store(stmt.target, [_UNK, *self._expr(stmt.iter)], sink, origin=origin)
+
+    def _with_header(self, stmt: ast.With | ast.AsyncWith, sink: _Sink) -> None:
+        origin = functools.partial(_at_line, stmt, 40)
+        for item in stmt.items:
+            values = self._expr(item.context_expr)
+            if item.optional_vars is not None:
+                self._store(item.optional_vars, [_UNK, *values], sink, origin=origin)
+
+    def _try_header(self, stmt: ast.Try | ast.TryStar, sink: _Sink) -> None:
+        for handler in stmt.handlers:
+            if handler.type is not None:
+                self._expr(handler.type)
+            if handler.name:
+                self._gbind(handler.name, [_UNK], sink)
+
+    def _match_header(self, stmt: ast.Match, sink: _Sink) -> None:
+        self._expr(stmt.subject)
+        for case in stmt.cases:
+            self._pattern(case.pattern, sink)
+            if case.guard is not None:
+                self._expr(case.guard)
 
     def _mutations(self, stmt: ast.stmt, sink: _Sink, *, header_only: bool = False) -> None:
         """Module-level code may change the data objects it calls methods of or passes to calls
@@ -1279,7 +1401,7 @@ class _Scanner:
         for arg in params:
             scope.env[arg.arg] = [_UNK]
         for name, values in self.default_values.get(id(node), {}).items():
-            scope.env[name] = _dedupe([*scope.env.get(name, []), *values])
+            scope.add(name, values)
         if (
             cls is not None
             and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
@@ -1431,87 +1553,100 @@ class _Scanner:
         ):
             self._module_stmt(node, straight=False, extra=self.sinks)
             return
-        if isinstance(node, ast.Expr):
-            self._expr(node.value)
-        elif isinstance(node, ast.Assign):
-            self._assign(node.targets, node.value, node)
-        elif isinstance(node, ast.AnnAssign):
-            self._annotation(node.annotation)
-            if node.value is not None:
-                self._assign([node.target], node.value, node)
-        elif isinstance(node, ast.AugAssign):
-            current = (
-                self._expr(node.target)
-                if not isinstance(node.target, ast.Name)
-                else self._load_name(node.target.id, node.target)
-            )
-            self._assign([node.target], node.value, node, also=current)
-        elif isinstance(node, ast.Return | ast.Expr):
-            if node.value is not None:
-                self._expr(node.value)
-        elif isinstance(node, ast.Delete):
-            for target in node.targets:
-                if isinstance(target, ast.Attribute | ast.Subscript):
-                    self._expr(target.value)
-        elif isinstance(node, ast.Raise):
-            for part in (node.exc, node.cause):
-                if part is not None:
-                    self._expr(part)
-        elif isinstance(node, ast.Assert):
-            self._expr(node.test)
-            if node.msg is not None:
-                self._expr(node.msg)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            self._import(node)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            self._def(node)
-        elif isinstance(node, ast.ClassDef):
-            self._class(node)
-        elif isinstance(node, ast.If):
-            self._expr(node.test)
-            self._stmts(node.body)
-            self._stmts(node.orelse)
-        elif isinstance(node, ast.While):
-            self._loop(node.body, node.test)
-            self._stmts(node.orelse)
-        elif isinstance(node, ast.For | ast.AsyncFor):
-            values = self._expr(node.iter)
-            self._store(node.target, [_UNK, *values], None)
-            self._loop(node.body, None)
-            self._stmts(node.orelse)
-        elif isinstance(node, ast.With | ast.AsyncWith):
-            for item in node.items:
-                values = self._expr(item.context_expr)
-                if item.optional_vars is not None:
-                    self._store(item.optional_vars, [_UNK, *values], None)
-            self._stmts(node.body)
-        elif isinstance(node, ast.Try) or (
-            hasattr(ast, "TryStar") and isinstance(node, ast.TryStar)
-        ):
-            self._stmts(node.body)
-            for handler in node.handlers:
-                if handler.type is not None:
-                    self._expr(handler.type)
-                if handler.name:
-                    self._bind_name(handler.name, [_UNK], None)
-                self._stmts(handler.body)
-            self._stmts(node.orelse)
-            self._stmts(node.finalbody)
-        elif hasattr(ast, "Match") and isinstance(node, ast.Match):
-            self._expr(node.subject)
-            for case in node.cases:
-                self._pattern(case.pattern, None)
-                if case.guard is not None:
-                    self._expr(case.guard)
-                self._stmts(case.body)
-        elif isinstance(node, ast.Global):
-            self.scope.globals.update(node.names)
-        elif isinstance(node, ast.Nonlocal):
-            self.scope.nonlocals.update(node.names)
-        elif isinstance(node, ast.Pass | ast.Break | ast.Continue):
-            pass
-        else:
+        handler = self.stmt_handlers.get(type(node))
+        if handler is None:  # deny by default: every part of an unknown statement is read
             self._generic(node)
+            return
+        handler(node)
+
+    def _expr_stmt(self, node: ast.Expr) -> None:
+        self._expr(node.value)
+
+    def _assign_stmt(self, node: ast.Assign) -> None:
+        self._assign(node.targets, node.value, node)
+
+    def _ann_assign_stmt(self, node: ast.AnnAssign) -> None:
+        self._annotation(node.annotation)
+        if node.value is not None:
+            self._assign([node.target], node.value, node)
+
+    def _aug_assign_stmt(self, node: ast.AugAssign) -> None:
+        """`x += v`: x may stay what it was bound to, or become what v is."""
+        current = (
+            self._expr(node.target)
+            if not isinstance(node.target, ast.Name)
+            else self._load_name(node.target.id, node.target)
+        )
+        self._assign([node.target], node.value, node, also=current)
+
+    def _return_stmt(self, node: ast.Return) -> None:
+        if node.value is not None:
+            self._expr(node.value)
+
+    def _delete_stmt(self, node: ast.Delete) -> None:
+        for target in node.targets:
+            if isinstance(target, ast.Attribute | ast.Subscript):
+                self._expr(target.value)
+
+    def _raise_stmt(self, node: ast.Raise) -> None:
+        for part in (node.exc, node.cause):
+            if part is not None:
+                self._expr(part)
+
+    def _assert_stmt(self, node: ast.Assert) -> None:
+        self._expr(node.test)
+        if node.msg is not None:
+            self._expr(node.msg)
+
+    def _if_stmt(self, node: ast.If) -> None:
+        self._expr(node.test)
+        self._stmts(node.body)
+        self._stmts(node.orelse)
+
+    def _while_stmt(self, node: ast.While) -> None:
+        self._loop(node.body, node.test)
+        self._stmts(node.orelse)
+
+    def _for_stmt(self, node: ast.For | ast.AsyncFor) -> None:
+        values = self._expr(node.iter)
+        self._store(node.target, [_UNK, *values], None)
+        self._loop(node.body, None)
+        self._stmts(node.orelse)
+
+    def _with_stmt(self, node: ast.With | ast.AsyncWith) -> None:
+        for item in node.items:
+            values = self._expr(item.context_expr)
+            if item.optional_vars is not None:
+                self._store(item.optional_vars, [_UNK, *values], None)
+        self._stmts(node.body)
+
+    def _try_stmt(self, node: ast.Try | ast.TryStar) -> None:
+        self._stmts(node.body)
+        for handler in node.handlers:
+            if handler.type is not None:
+                self._expr(handler.type)
+            if handler.name:
+                self._bind_name(handler.name, [_UNK], None)
+            self._stmts(handler.body)
+        self._stmts(node.orelse)
+        self._stmts(node.finalbody)
+
+    def _match_stmt(self, node: ast.Match) -> None:
+        self._expr(node.subject)
+        for case in node.cases:
+            self._pattern(case.pattern, None)
+            if case.guard is not None:
+                self._expr(case.guard)
+            self._stmts(case.body)
+
+    def _global_stmt(self, node: ast.Global) -> None:
+        self.scope.globals.update(node.names)
+
+    def _nonlocal_stmt(self, node: ast.Nonlocal) -> None:
+        self.scope.nonlocals.update(node.names)
+
+    def _no_effect(self, node: ast.stmt) -> None:
+        """pass, break, continue: nothing to read."""
 
     def _loop(self, body: list[ast.stmt], test: ast.expr | None) -> None:
         """A loop body twice: silently first, so that what a later iteration reads is bound."""
@@ -1572,10 +1707,7 @@ class _Scanner:
         self, target: ast.expr, values: list[_V], sink: _Sink | None, origin: _How = ""
     ) -> None:
         if isinstance(target, ast.Name):
-            if origin and self.scope.kind == "module" and any(isinstance(v, _Obj) for v in values):
-                text = _how(origin)
-                values = [_Obj(v.obj, v.path, text) if isinstance(v, _Obj) else v for v in values]
-            self._bind_name(target.id, values, sink)
+            self._store_name(target.id, values, sink, origin)
         elif isinstance(target, ast.Tuple | ast.List):
             for element in target.elts:
                 self._store(element, [_UNK, *values], sink, origin)
@@ -1584,28 +1716,45 @@ class _Scanner:
         elif isinstance(target, ast.Attribute):
             self._store_attr(target.value, target.attr, target, values, sink)
         elif isinstance(target, ast.Subscript):
-            pattern = self._namespace_pattern(target.value, target.slice)
-            if pattern is not None:
-                kind, key, holder = pattern
-                if kind == "globals":
-                    if not self.silent:
-                        self._gbind(key, values, sink or self._innermost())
-                    return
-                if kind == "locals":
-                    self._bind_name(key, values, sink)
-                    return
-                if holder is not None:
-                    self._store_attr(
-                        holder, key, target, values, sink
-                    )  # vars(X)[k] = v, X.__dict__[k] = v
-                return
-            self._expr(target.value)
-            self._expr(target.slice)
-            root = _root_name(target.value)
-            if root and not self.silent and self._is_global(root):
-                self._gbind(root, [], sink or self._innermost())
+            self._store_subscript(target, values, sink)
         else:
             self._expr(target)
+
+    def _store_name(self, name: str, values: list[_V], sink: _Sink | None, origin: _How) -> None:
+        """Known objects stored under a module-level name say where they came from (`origin`)."""
+        if origin and self.scope.kind == "module" and any(isinstance(v, _Obj) for v in values):
+            text = _how(origin)
+            values = [_Obj(v.obj, v.path, text) if isinstance(v, _Obj) else v for v in values]
+        self._bind_name(name, values, sink)
+
+    def _store_subscript(self, target: ast.Subscript, values: list[_V], sink: _Sink | None) -> None:
+        pattern = self._namespace_pattern(target.value, target.slice)
+        if pattern is not None:
+            self._store_namespace(pattern, target, values, sink)
+            return
+        self._expr(target.value)
+        self._expr(target.slice)
+        root = _root_name(target.value)
+        if root and not self.silent and self._is_global(root):
+            self._gbind(root, [], sink or self._innermost())
+
+    def _store_namespace(
+        self,
+        pattern: tuple[str, str, ast.expr | None],
+        target: ast.Subscript,
+        values: list[_V],
+        sink: _Sink | None,
+    ) -> None:
+        """`globals()[k] = v` binds the global k, `locals()[k] = v` the name k where it is written,
+        `vars(X)[k] = v` and `X.__dict__[k] = v` store the attribute k of X."""
+        kind, key, holder = pattern
+        if kind == "globals":
+            if not self.silent:
+                self._gbind(key, values, sink or self._innermost())
+        elif kind == "locals":
+            self._bind_name(key, values, sink)
+        elif holder is not None:
+            self._store_attr(holder, key, target, values, sink)
 
     def _innermost(self) -> _Sink:
         return self.sinks[-1] if self.sinks else _Sink()
@@ -1634,29 +1783,28 @@ class _Scanner:
             )  # patched onto a shared object: readers of `.attr` see it
 
     def _bind_name(self, name: str, values: list[_V], sink: _Sink | None) -> None:
-        scope = self.scope
-        while (
-            scope.kind == "comp" and name not in scope.locals
-        ):  # a walrus in a comprehension binds outside it
-            if scope.parent is None:
-                break
-            scope = scope.parent
+        scope = self._binding_scope(name)
         if scope.kind == "module":
             if not self.silent:
                 self._gbind(name, values, sink or self._innermost(), override=self.override)
         elif scope.kind == "class":
-            scope.env[name] = _dedupe([*scope.env.get(name, []), *values])
+            scope.add(name, values)
         elif name in scope.globals:
             if not self.silent:
                 self._gbind(name, values, sink or self._innermost())
         elif name in scope.nonlocals:
-            outer = scope.parent
-            while outer is not None and not (outer.kind == "function" and name in outer.env):
-                outer = outer.parent
+            outer = _nonlocal_holder(scope, name)
             if outer is not None:
-                outer.env[name] = _dedupe([*outer.env.get(name, []), *values])
+                outer.add(name, values)
         else:
-            scope.env[name] = _dedupe([*scope.env.get(name, []), *values])
+            scope.add(name, values)
+
+    def _binding_scope(self, name: str) -> _Scope:
+        """The scope a store to `name` binds in: a walrus in a comprehension binds outside it."""
+        scope = self.scope
+        while scope.kind == "comp" and name not in scope.locals and scope.parent is not None:
+            scope = scope.parent
+        return scope
 
     def _is_global(self, name: str) -> bool:
         scope: _Scope | None = self.scope
@@ -1675,77 +1823,84 @@ class _Scanner:
     # -- expressions --------------------------------------------------------------------------------
 
     def _expr(self, node: ast.expr, *, as_call: bool = False) -> list[_V]:
-        kind = type(node)
+        """What `node` may evaluate to, recording what it reaches. `as_call`: `node` is what a call
+        calls; the call judges a dangerous callable there (_call), so it is not denied as a value."""
         if isinstance(node, ast.Name):
-            return (
-                self._load_name(node.id, node, as_call=as_call)
-                if type(node.ctx) is ast.Load
-                else [_UNK]
-            )
-        if kind is ast.Attribute:
-            return self._attribute(node, as_call=as_call)  # type: ignore[arg-type]
-        if kind is ast.Call:
-            return self._call(node)  # type: ignore[arg-type]
-        if kind is ast.Constant:
+            if type(node.ctx) is not ast.Load:
+                return [_UNK]
+            return self._load_name(node.id, node, as_call=as_call)
+        if isinstance(node, ast.Attribute):
+            return self._attribute(node, as_call=as_call)
+        handler = self.expr_handlers.get(type(node))
+        if handler is None:  # deny by default: every part of an unknown expression is read
+            self._generic(node)
             return [_UNK]
-        if (
-            kind is ast.BinOp
-        ):  # a long sum nests deep on the left: walked as a loop, not by recursion
-            rights: list[ast.expr] = []
-            current: ast.expr = node
-            while isinstance(current, ast.BinOp):
-                rights.append(current.right)
-                current = current.left
-            self._expr(current)
-            for right in reversed(rights):
-                self._expr(right)
-            return [_UNK]
-        if kind is ast.Compare:
-            self._expr(node.left)  # type: ignore[attr-defined]
-            for part in node.comparators:  # type: ignore[attr-defined]
-                self._expr(part)
-            return [_UNK]
-        if kind is ast.UnaryOp:
-            self._expr(node.operand)  # type: ignore[attr-defined]
-            return [_UNK]
-        if kind is ast.Tuple or kind is ast.List or kind is ast.Set:
-            for part in node.elts:  # type: ignore[attr-defined]
-                self._expr(part)
-            return [_UNK]
-        if kind is ast.Subscript:
-            pattern = self._namespace_pattern(node.value, node.slice, computed=True)  # type: ignore[attr-defined]
-            if pattern is not None:
-                return self._namespace_read(pattern, node)
-            self._expr(node.value)  # type: ignore[attr-defined]
-            self._expr(node.slice)  # type: ignore[attr-defined]
-            return [_UNK]
-        if kind is ast.Lambda:
-            self.default_values[id(node)] = self._defaults(node.args)  # type: ignore[attr-defined]
-            if self.scope.kind in ("module", "class"):
-                self._defer(node, cls=None)  # type: ignore[arg-type]
-            else:
-                self._function(node)  # type: ignore[arg-type]
-            return [_UNK]
-        if isinstance(node, _COMPREHENSIONS):
-            self._comprehension(node)
-            return [_UNK]
-        if kind is ast.IfExp:
-            self._expr(node.test)  # type: ignore[attr-defined]
-            return _dedupe([*self._expr(node.body), *self._expr(node.orelse)])  # type: ignore[attr-defined]
-        if kind is ast.BoolOp:
-            return _dedupe([v for value in node.values for v in self._expr(value)])  # type: ignore[attr-defined]
-        if kind is ast.NamedExpr:
-            values = self._expr(node.value)  # type: ignore[attr-defined]
-            self._store(node.target, values, None)  # type: ignore[attr-defined]
-            return values
-        if kind is ast.Starred:
-            return self._expr(node.value)  # type: ignore[attr-defined]
-        self._generic(node)
+        return handler(node)
+
+    def _constant_expr(self, node: ast.Constant) -> list[_V]:
         return [_UNK]
+
+    def _binop_expr(self, node: ast.BinOp) -> list[_V]:
+        """Both sides; a long sum nests deep on the left: walked as a loop, not by recursion."""
+        rights: list[ast.expr] = []
+        current: ast.expr = node
+        while isinstance(current, ast.BinOp):
+            rights.append(current.right)
+            current = current.left
+        self._expr(current)
+        for right in reversed(rights):
+            self._expr(right)
+        return [_UNK]
+
+    def _compare_expr(self, node: ast.Compare) -> list[_V]:
+        self._expr(node.left)
+        for part in node.comparators:
+            self._expr(part)
+        return [_UNK]
+
+    def _unaryop_expr(self, node: ast.UnaryOp) -> list[_V]:
+        self._expr(node.operand)
+        return [_UNK]
+
+    def _elements_expr(self, node: ast.Tuple | ast.List | ast.Set) -> list[_V]:
+        for part in node.elts:
+            self._expr(part)
+        return [_UNK]
+
+    def _subscript_expr(self, node: ast.Subscript) -> list[_V]:
+        pattern = self._namespace_pattern(node.value, node.slice, computed=True)
+        if pattern is not None:
+            return self._namespace_read(pattern, node)
+        self._expr(node.value)
+        self._expr(node.slice)
+        return [_UNK]
+
+    def _lambda_expr(self, node: ast.Lambda) -> list[_V]:
+        self.default_values[id(node)] = self._defaults(node.args)
+        if self.scope.kind in ("module", "class"):
+            self._defer(node, cls=None)
+        else:
+            self._function(node)
+        return [_UNK]
+
+    def _ifexp_expr(self, node: ast.IfExp) -> list[_V]:
+        self._expr(node.test)
+        return _dedupe([*self._expr(node.body), *self._expr(node.orelse)])
+
+    def _boolop_expr(self, node: ast.BoolOp) -> list[_V]:
+        return _dedupe([v for value in node.values for v in self._expr(value)])
+
+    def _walrus_expr(self, node: ast.NamedExpr) -> list[_V]:
+        values = self._expr(node.value)
+        self._store(node.target, values, None)
+        return values
+
+    def _starred_expr(self, node: ast.Starred) -> list[_V]:
+        return self._expr(node.value)
 
     def _comprehension(
         self, node: ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp
-    ) -> None:
+    ) -> list[_V]:
         first = node.generators[0]
         self._expr(first.iter)
         targets = {
@@ -1771,31 +1926,12 @@ class _Scanner:
                 self._expr(node.elt)
         finally:
             self.scope = saved
+        return [_UNK]
 
     def _load_name(self, name: str, node: ast.AST, *, as_call: bool = False) -> list[_V]:
-        scope: _Scope | None = self.scope
-        values: list[_V] | None = None
-        while scope is not None and scope.kind != "module":
-            if name in scope.globals:
-                break
-            if scope.kind == "class":
-                if name in scope.env:
-                    values = scope.env[name]
-                    break
-            elif name in scope.env or name in scope.nonlocals:
-                holder: _Scope | None = scope
-                if name in scope.nonlocals:
-                    holder = scope.parent
-                    while holder is not None and not (
-                        holder.kind == "function" and name in holder.env
-                    ):
-                        holder = holder.parent
-                values = (holder.env.get(name) if holder is not None else None) or [_UNK]
-                break
-            scope = scope.parent
-        if (
-            values is None
-        ):  # a global: what it was bound to counts here too (a local was counted where it was set)
+        values = self._local_values(name)
+        if values is None:
+            # a global: what it was bound to counts here too (a local was counted where it was set)
             values = self._load_global(name, node)
             for v in values:
                 if isinstance(v, _Obj):
@@ -1803,14 +1939,35 @@ class _Scanner:
                         v, node, name if not v.origin else f"{name} ({v.origin})", name_rule=False
                     )
         if not as_call:
-            for v in values:
-                if isinstance(v, _Obj) and id(v.obj) in self.dangerous:
-                    self._deny(
-                        node,
-                        f"{name} (used as a value: calls through it cannot be followed)",
-                        opaque=id(v.obj) in self.opaque_builtins,
-                    )
+            self._deny_dangerous_values(values, node, name)
         return values
+
+    def _local_values(self, name: str) -> list[_V] | None:
+        """What `name` is bound to in the enclosing function, class or comprehension scopes; None
+        when it is a global there (declared so, or bound in none of them)."""
+        scope: _Scope | None = self.scope
+        while scope is not None and scope.kind != "module":
+            if name in scope.globals:
+                return None
+            if scope.kind == "class":
+                if name in scope.env:
+                    return scope.env[name]
+            elif name in scope.env or name in scope.nonlocals:
+                holder = _nonlocal_holder(scope, name) if name in scope.nonlocals else scope
+                return (holder.env.get(name) if holder is not None else None) or [_UNK]
+            scope = scope.parent
+        return None
+
+    def _deny_dangerous_values(self, values: list[_V], node: ast.AST, shown: _How) -> None:
+        """A callable that reaches objects by a string (getattr, eval...) read as a value, not called:
+        calls through wherever it goes cannot be followed."""
+        for v in values:
+            if isinstance(v, _Obj) and id(v.obj) in self.dangerous:
+                self._deny(
+                    node,
+                    lambda: f"{_how(shown)} (used as a value: calls through it cannot be followed)",
+                    opaque=id(v.obj) in self.opaque_builtins,
+                )
 
     def _load_global(self, name: str, node: ast.AST) -> list[_V]:
         self._read(name)
@@ -1850,15 +2007,7 @@ class _Scanner:
         if self.hit_count == before:
             self._internal_check(values, node, None)
         if not as_call:
-            for v in values:
-                if isinstance(v, _Obj) and id(v.obj) in self.dangerous:
-                    self._deny(
-                        node,
-                        lambda: (
-                            f"{_text(node)} (used as a value: calls through it cannot be followed)"
-                        ),
-                        opaque=id(v.obj) in self.opaque_builtins,
-                    )
+            self._deny_dangerous_values(values, node, functools.partial(_text, node))
         return values
 
     def _attr(self, value: _V, attr: str, node: ast.AST, *, text: str | None = None) -> list[_V]:
@@ -1916,9 +2065,7 @@ class _Scanner:
         unknown_path = f"{value.path}.{attr}"
         try:
             if isinstance(obj, types.ModuleType):
-                namespace = vars(obj)
-                modname = namespace.get("__name__")
-                modname = modname if isinstance(modname, str) else value.path
+                modname = _module_name(obj, value.path)
                 unknown_path = f"{modname}.{attr}"
                 if _module_denies(modname, attr):
                     self._deny(
@@ -1927,31 +2074,13 @@ class _Scanner:
                         opaque=modname in _OPAQUE_MODULES,
                     )
                     return [_Unk()]
-                if attr in namespace:
-                    result = namespace[attr]
-                elif unknown_path in sys.modules:
-                    result = sys.modules[unknown_path]
-                else:
-                    raise AttributeError(attr)
-                path = unknown_path
-            elif attr == "__self__" and isinstance(
-                obj, types.BuiltinFunctionType | types.MethodType | types.MethodWrapperType
-            ):
-                result = obj.__self__  # print.__self__ is the builtins module
-                path = unknown_path
+                result = _module_attr(obj, attr, unknown_path)
             else:
-                result = inspect.getattr_static(obj, attr)
-                if isinstance(result, staticmethod | classmethod):
-                    result = result.__func__
-                path = unknown_path
+                result = _object_attr(obj, attr)
         except Exception:  # noqa: BLE001 — not there (or an odd object): unknown, still judged by its name
             self._unknown_attr(attr, node, shown, method=False, path=unknown_path)
             return [_Unk(unknown_path, value.origin)]
-        if isinstance(result, types.ModuleType) and isinstance(vars(result).get("__name__"), str):
-            path = vars(result)["__name__"]
-        elif _is_internal(path):
-            path = _public_index().get(id(result), path)
-        new = _Obj(result, path, value.origin)
+        new = _Obj(result, _public_path(result, unknown_path), value.origin)
         origin = value.origin
 
         def how() -> str:
