@@ -62,3 +62,51 @@ def to_dict(result: GradeResult) -> dict[str, Any]:
 
 def render(result: GradeResult) -> str:
     return json.dumps(to_dict(result), indent=2) + "\n"
+
+
+def before_due_date(data: dict[str, Any]) -> dict[str, Any]:
+    """results.json as Gradescope should show it to a student from the first submission on.
+
+    Gradescope shows a test marked `after_due_date` only once the due date has passed, but a
+    top-level `score` as it is: one that counts the hidden tests would tell their points at once.
+    Without it Gradescope adds up the tests itself, and its visibility rules apply to them. The
+    grade is the same sum; what the hidden tests hold is said in `output`, not shown as a number.
+    """
+    tests = data.get("tests", [])
+    later = [t for t in tests if t.get("visibility", "visible") != "visible"]
+    if not later:
+        return data
+    out = {k: v for k, v in data.items() if k != "score"}
+    points = sum(t.get("max_score", 0) for t in later)
+    public = [t for t in tests if t not in later]
+    note = (
+        f"Public tests: {sum(t.get('score', 0) for t in public):g} of "
+        f"{sum(t.get('max_score', 0) for t in public):g} points. {len(later)} hidden tests "
+        f"({points:g} points) count towards the grade and are shown after the due date."
+    )
+    out["output"] = "\n".join(x for x in (data.get("output", ""), note) if x)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m grader.reports.gradescope results.json`: rewrite it for students, in place
+    (the Gradescope bundle's run_autograder calls it after grading)."""
+    import sys
+    from pathlib import Path
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m grader.reports.gradescope RESULTS_JSON", file=sys.stderr)
+        return 2
+    path = Path(args[0])
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"{path}: not a results.json ({exc})", file=sys.stderr)
+        return 3
+    path.write_text(json.dumps(before_due_date(data), indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
