@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test lint goldens bench clean
+.PHONY: demo test lint goldens bench clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,13 @@ demo: $(STAMP)  ## grade the reference solution and the untouched stubs of Exerc
 	$(BIN)/grade ex2 reference/ex2/solution.py
 	$(BIN)/grade ex2 exercises/ex2/ex2.py
 
-test: $(STAMP)  ## the grader's own test suite (lint and types first)
+# The summary page's browser test drives Debian's chromium (Playwright's own browser downloads are
+# not used); the class-zip tests also build a zip with Debian's zip. Installed where missing.
+browser:  ## Debian's chromium and zip, for the browser and class-zip tests
+	command -v chromium >/dev/null && command -v zip >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends chromium zip)
+
+test: $(STAMP) browser  ## the grader's own test suite (lint and types first)
 	$(BIN)/ruff format --check grader tests scripts
 	$(BIN)/ruff check grader tests scripts
 	$(BIN)/mypy
