@@ -108,8 +108,12 @@ def compare(
     if isinstance(expected, float):
         if _close_scalar(expected, got, rtol=rtol, atol=atol):
             return None
+        if not _finite(got) and _finite(expected):
+            return f"{prefix}not finite: got {got:.6g}" + (
+                f" (expected {expected:.6g})" if reveal else ""
+            )
         if not reveal:
-            return f"{prefix}{'not finite: ' if got != got or abs(got) == float('inf') else 'wrong value: '}got {got:.6g}"
+            return f"{prefix}wrong value: got {got:.6g}"
         return f"{prefix}expected {expected:.6g}, got {got:.6g}"
     if expected != got:
         return (
@@ -123,6 +127,10 @@ def compare(
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _finite(value: float) -> bool:
+    return value == value and abs(value) != float("inf")
 
 
 def _close_scalar(expected: float, got: float, *, rtol: float, atol: float) -> bool:

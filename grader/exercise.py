@@ -57,6 +57,10 @@ class Exercise:
         files = list(self.public_tests)
         if hidden:
             files += [self.solution_path, *self.hidden_tests]
+            assert self.reference_dir is not None
+            catalogue = self.reference_dir / "mistakes.toml"  # its named mistakes are recorded too
+            if catalogue.is_file():
+                files.append(catalogue)
         digest = hashlib.sha256(self.config.model_dump_json().encode())
         for path in files:
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")

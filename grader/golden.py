@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from grader.pool import WarmWorker
 
 RECORD_DEVICES = ["cpu", "meta"]
-FORMAT = 1
+FORMAT = 2  # 2: the catalogue's mistakes beside the values (`wrong`), uses, how, ops, derived
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,31 @@ class GoldenTest:
     tags: list[str]
     doc: str
     checks: list[dict[str, Any]]
+    uses: tuple[str, ...] = ()  # other graded names the test calls
+    how: tuple[str, ...] = ()  # "vectorised", "autograd"
+    ops: dict[str, int] = field(default_factory=dict)  # what the reference dispatched here
+    derived: dict[str, str] = field(default_factory=dict)  # check name -> how the test derives it
     _decoded: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
+    _wrong: dict[int, list[tuple[str, Any]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @functools.cached_property
     def sizes(self) -> list[int]:
         """Each check's encoded size, worked out once (a batch plans every student's run with it)."""
-        return [len(json.dumps(check, separators=(",", ":"))) for check in self.checks]
+        return [
+            len(json.dumps({k: v for k, v in check.items() if k != "wrong"}, separators=(",", ":")))
+            for check in self.checks
+        ]
+
+    def wrong(self, i: int) -> list[tuple[str, Any]]:
+        """(what the mistake is, the value it gives) for each named mistake of the catalogue
+        that gets check `i` wrong, decoded once."""
+        if i not in self._wrong:
+            self._wrong[i] = [
+                (str(w.get("says", "")), decode(w["v"])) for w in self.checks[i].get("wrong", [])
+            ]
+        return self._wrong[i]
 
     def expected(self, i: int) -> Any:
         """The golden value of check `i`, decoded once (a batch judges every student against it)."""
@@ -90,13 +109,16 @@ def record_groups(
         limits.output_kb * 1024,
     )
     solution = exercise.solution_path
+    source = solution.read_text(encoding="utf-8")
+    named = mutants(exercise, source)
     job = {
-        "cells": [Cell(0, solution.name, solution.read_text(encoding="utf-8")).__dict__],
+        "cells": [Cell(0, solution.name, source).__dict__],
         "devices": RECORD_DEVICES,
         "forbidden": config.forbidden_calls(),
         "module_name": config.module,
         "threads": 1,
         "seed": seed,
+        "mutants": named,
     }
     files = [f for group in groups for f in test_files(exercise, group)]
     if worker is not None:
@@ -112,6 +134,7 @@ def record_groups(
     for group in groups:
         entries = [e for e in obs.collected if e["id"].startswith(f"{group}/")]
         tests = _tests(entries, obs, problems)
+        _add_mistakes(tests, obs, named, exercise)
         documents[group] = {
             "format": FORMAT,
             "exercise": exercise.name,
@@ -161,7 +184,72 @@ def _tests(entries: list[dict[str, Any]], obs: Observation, problems: list[str])
             "doc": (entry.get("doc") or [""])[0] if isinstance(entry.get("doc"), list) else "",
             "checks": checks,
         }
+        for key in ("uses", "how", "derived"):
+            if entry.get(key):
+                tests[entry["id"]][key] = entry[key]
+        if entry.get("how") and run.ops:
+            tests[entry["id"]]["ops"] = dict(sorted(run.ops.items()))
     return tests
+
+
+def mutants(exercise: Exercise, source: str) -> list[dict[str, str]]:
+    """The catalogue's named mistakes, each as its function's definition with the edit made (at
+    its line in the reference: the child runs it over a copy of the reference's namespace)."""
+    from grader.mistakes import apply, function_span, load_catalogue
+
+    found = []
+    for m in load_catalogue(exercise):
+        if not m.named or m.equivalent:
+            continue
+        edited = apply(source, m)
+        start, end = function_span(edited, m.function)
+        found.append(
+            {
+                "id": m.id,
+                "function": m.function,
+                "says": m.says,
+                "label": exercise.solution_path.name,
+                "source": "\n" * edited.count("\n", 0, start) + edited[start:end],
+            }
+        )
+    return found
+
+
+def _add_mistakes(
+    tests: dict[str, Any], obs: Observation, mistakes: list[dict[str, str]], exercise: Exercise
+) -> None:
+    """Beside each golden value, the values of the named mistakes that get it wrong (the first
+    of several that agree stands for them): feedback names a mistake a submission's value matches."""
+    from grader.compare import compare
+    from grader.protocol import MUTANT
+
+    says = {m["id"]: m["says"] for m in mistakes}
+    tol = exercise.config.tolerance
+    for run_id, run in obs.tests.items():
+        if not run_id.startswith(MUTANT):
+            continue
+        mistake, _, key = run_id.removeprefix(MUTANT).partition("/")
+        test = tests.get(key)
+        if test is None or mistake not in says:
+            continue
+        for i, message in sorted(run.checks.items()):
+            if i >= len(test["checks"]) or message.get("rule") != "equal":
+                continue
+            rule = test["checks"][i]
+            if rule.get("rule") != "equal" or rule.get("constant"):
+                continue
+            rtol = tol.rtol if rule.get("rtol") is None else rule["rtol"]
+            atol = tol.atol if rule.get("atol") is None else rule["atol"]
+            try:
+                got = decode(message["v"])
+                known = [decode(rule["v"]), *(decode(w["v"]) for w in rule.get("wrong", []))]
+                if any(compare(k, got, rtol=rtol, atol=atol) is None for k in known):
+                    continue  # right here, or the same as a mistake already kept
+            except Exception:  # noqa: BLE001 - a value that cannot be compared names nothing
+                continue
+            rule.setdefault("wrong", []).append(
+                {"id": mistake, "says": says[mistake], "v": message["v"]}
+            )
 
 
 def _rule(message: dict[str, Any]) -> dict[str, Any]:
@@ -183,7 +271,15 @@ def parse(document: dict[str, Any], source: str) -> GoldenSet:
         raise GoldenError(f"{source} is not a golden-value file of this grader version")
     tests = {
         key: GoldenTest(
-            key, float(t["points"]), list(t["tags"]), str(t.get("doc", "")), list(t["checks"])
+            key,
+            float(t["points"]),
+            list(t["tags"]),
+            str(t.get("doc", "")),
+            list(t["checks"]),
+            uses=tuple(t.get("uses", ())),
+            how=tuple(t.get("how", ())),
+            ops=dict(t.get("ops", {})),
+            derived=dict(t.get("derived", {})),
         )
         for key, t in document["tests"].items()
     }

@@ -116,16 +116,19 @@ class Judge:
         *,
         load_failure: str = "",
         static: dict[str, list[str]] | None = None,
+        loops: dict[str, list[str]] | None = None,
     ) -> list[TestResult]:
         """Every test function of `golden`, judged. `static` maps a graded name to the forbidden
-        uses the parent found in its source (those decide; what the child noted is a hint)."""
+        uses the parent found in its source (those decide; what the child noted is a hint);
+        `loops`, a graded name to the Python loops the parent read in its own body (they decide
+        a `vectorised` test)."""
         functions: dict[str, list[GoldenTest]] = {}
         for key, test in golden.tests.items():
             functions.setdefault(function_of(key), []).append(test)
         visibility = Visibility.visible if golden.group == "public" else Visibility.hidden
         return [
             self._grade_function(
-                function, tests, obs, visibility, load_failure, golden, static or {}
+                function, tests, obs, visibility, load_failure, golden, static or {}, loops or {}
             )
             for function, tests in functions.items()
         ]
@@ -139,6 +142,7 @@ class Judge:
         load_failure: str,
         golden: GoldenSet,
         static: dict[str, list[str]],
+        loops: dict[str, list[str]],
     ) -> TestResult:
         first = tests[0]
         failure: Verdict | None = None
@@ -175,6 +179,12 @@ class Judge:
                 f"uses {used[0]}" + (f" (and {len(used) - 1} more)" if len(used) > 1 else "")
             )
             flags.append("forbidden call")
+        looped = loops.get(first.tags[0], []) if "vectorised" in first.how else []
+        if looped and not load_failure and (failure is None or failure.flag.startswith("how")):
+            failure = Verdict.fail(
+                f"loops in Python: {looped[0]}, where one tensor operation on the whole batch does"
+            )
+            flags.append("how: not vectorised")
         passed = failure is None
         if (
             visibility is Visibility.hidden
@@ -235,7 +245,7 @@ class Judge:
             label = str(rule.get("name") or (f"value {i + 1}" if len(test.checks) > 1 else ""))
             if message is None:
                 if run.error:
-                    reason = self._memory(run.error)
+                    reason = _explain_error(self._memory(run.error))
                     if reason.startswith("printed more than"):
                         return Verdict.fail(
                             f"{reason} in {function}",
@@ -257,9 +267,33 @@ class Judge:
             except Exception as exc:  # noqa: BLE001 - whatever the child sent, judging fails closed
                 text = f"sent a value that could not be judged ({type(exc).__name__})"
             if text is not None:
+                formula = test.derived.get(str(rule.get("name") or ""))
+                if (
+                    formula
+                ):  # a value the test made from the submission's functions, not one of them
+                    text = f"{text}; the test computes it as {formula}, from your own functions"
                 return Verdict.fail(f"{label}: {text}" if label else text)
         if not run.ended:
             return Verdict.fail("did not finish")
+        return self._how(test, run)
+
+    @staticmethod
+    def _how(test: GoldenTest, run: TestRun) -> Verdict:
+        """How the values were computed, from the child's counts against the reference's: they
+        can only take points away (a forged count escapes this check, never earns a point)."""
+        mine, reference = run.ops, test.ops
+        if "autograd" in test.how and reference.get("autograd", 0) > 0 and not mine.get("autograd"):
+            return Verdict.fail(
+                "computes the gradient by hand: autograd never ran (the task says with "
+                "autograd: backward() or torch.autograd.grad)",
+                flag="how: not with autograd",
+            )
+        if "vectorised" in test.how and 0 < reference.get("matmul", 0) < mine.get("matmul", 0):
+            return Verdict.fail(
+                f"loops over the rows in Python: {mine['matmul']} matrix products where "
+                f"{reference['matmul']} {'does' if reference['matmul'] == 1 else 'do'}",
+                flag="how: not vectorised",
+            )
         return PASSED
 
     def _memory(self, error: str) -> str:
@@ -298,9 +332,15 @@ class Judge:
             expected = test.expected(i)
             rtol = tol[0] if rule.get("rtol") is None else rule["rtol"]
             atol = tol[1] if rule.get("atol") is None else rule["atol"]
-            return compare(
+            text = compare(
                 expected, got, rtol=rtol, atol=atol, expected_device=device, reveal=reveal
             )
+            if text is None:
+                return None
+            for says, value in test.wrong(i):  # a known-wrong value, within the check's tolerance
+                if compare(value, got, rtol=rtol, atol=atol, expected_device=device) is None:
+                    return f"looks like {says}" + (f" ({text})" if reveal else "")
+            return text
         if kind == "raises":
             want = rule.get("expected", "an exception")
             if (
@@ -327,6 +367,57 @@ class Judge:
                 return f"sent a value the property check could not use ({type(exc).__name__})"
             return None if ok is True else str(text)
         return f"grader misconfigured: unknown rule {kind!r}"
+
+
+_STATE_DICT = re.compile(r"Error\(s\) in loading state_dict for (?P<cls>\w+):")
+_KEYS = r'((?:"[^"]*"(?:, )?)+)'
+
+
+def _explain_error(error: str) -> str:
+    """An error in words that say what to fix: `load_state_dict`'s missing and unexpected keys
+    become the names the model has and the names the task gives its parameters."""
+    m = _STATE_DICT.search(error)
+    if not m:
+        return error
+    missing = re.search(r"Missing key\(s\) in state_dict: " + _KEYS, error)
+    unexpected = re.search(r"Unexpected key\(s\) in state_dict: " + _KEYS, error)
+    if not missing and not unexpected:
+        return error  # a size mismatch: torch's own words say it
+    parts = []
+    if unexpected:
+        parts.append(f"the task's {unexpected.group(1).rstrip(', ')} are not parameters of it")
+    if missing:
+        parts.append(f"it has {missing.group(1).rstrip(', ')}, which the task does not name")
+    return (
+        f"loading the task's weights into {m.group('cls')} failed: {'; '.join(parts)} "
+        "(name the layers as the task says)"
+    )
+
+
+def dependency_hints(sets: list[GoldenSet], results: list[TestResult]) -> None:
+    """A failed test that calls another graded function says so when that function fails its own
+    tests: "may come from `minibatches`, which fails its own tests". `results` are the judged
+    tests of `sets`, in `Judge.grade`'s order."""
+    uses: list[tuple[str, ...]] = []
+    for golden in sets:
+        seen: dict[str, tuple[str, ...]] = {}
+        for key, test in golden.tests.items():
+            seen.setdefault(function_of(key), test.uses)
+        uses += seen.values()
+    if len(uses) != len(results):
+        return
+    failing = {r.tags[0] for r in results if r.status is Status.failed and r.tags}
+    for result, names in zip(results, uses, strict=True):
+        if result.status is not Status.failed:
+            continue
+        culprits = [n for n in names if n in failing and n not in result.tags[:1]]
+        if culprits:
+            named = ", ".join(f"`{n}`" for n in culprits)
+            which = (
+                "which fails its own tests" if len(culprits) == 1 else "which fail their own tests"
+            )
+            tail = f"; may come from {named}, {which}"
+            result.reason = _one_line(result.reason)[: MAX_REASON - len(tail)] + tail
 
 
 def _one_line(text: str) -> str:

@@ -13,6 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, TypedDict
 
+# a recording's run of a catalogue mistake: test id ~mistake/<id>/<node id>
+MUTANT = "~mistake/"
+
 
 class Kind(enum.StrEnum):
     """What a message says (its `"t"` field)."""
@@ -32,6 +35,9 @@ class CollectedTest(TypedDict):
     points: float | None
     tags: list[str]
     doc: list[str]
+    uses: NotRequired[list[str]]  # other graded names the test calls
+    how: NotRequired[list[str]]  # "vectorised", "autograd": how the function must compute
+    derived: NotRequired[dict[str, str]]  # check name -> how the test derives it
 
 
 class Collected(TypedDict):
@@ -83,7 +89,7 @@ class End(TypedDict):
     output: str
     error: NotRequired[str]
     where: NotRequired[str]
-    ops: NotRequired[dict[str, int]]
+    ops: NotRequired[dict[str, int]]  # "matmul", "autograd": counted by the child (a hint)
 
 
 class Audit(TypedDict):

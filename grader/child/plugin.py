@@ -12,7 +12,7 @@ import random
 import sys
 import traceback
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +22,25 @@ from grader.check import Check
 from grader.child import globalstate, seeding, shims
 from grader.child.audit import Auditor
 from grader.child.forbidden import ForbiddenCalls
+from grader.child.ops import OpCounter
+from grader.protocol import MUTANT
 
 MAX_LINE = 300
+MAX_ERROR = 600  # an error whose first line ends in ':' keeps the lines after it (up to this)
 MAX_OUTPUT = 2000
 
 
 def first_line(exc: BaseException, *, where: str = "") -> str:
+    """The error in one line. A message whose first line announces more (`Error(s) in loading
+    state_dict for LinearModel:`) keeps what follows, joined: the missing and unexpected keys."""
     detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
-    text = (
-        f"{type(exc).__name__}: {detail}".strip().splitlines()[0] if detail else type(exc).__name__
-    )
-    text = text[:MAX_LINE]
+    if not detail:
+        text = type(exc).__name__
+    else:
+        lines = [line.strip() for line in f"{type(exc).__name__}: {detail}".strip().splitlines()]
+        text = lines[0][:MAX_LINE]
+        if text.endswith(":") and len(lines) > 1:
+            text = " ".join([text, *(line for line in lines[1:] if line)])[:MAX_ERROR]
     return f"{text} ({where})" if where else text
 
 
@@ -82,6 +90,12 @@ class ChildPlugin:
         self.auditor = Auditor()
         self.reset_globals: Callable[[], None] = lambda: None
         self.manual_seed = seeding.install([*self.devices, *setup.get("accelerators", ())])
+        self.items: list[pytest.Item] = []  # every collected test, those a restart skips included
+        self.as_test: str | None = None  # the id checks are sent under while a mistake runs a test
+        self.worth: set[str] = (
+            set()
+        )  # tests that sent a computed value (a mistake may differ there)
+        self.ops: OpCounter | None = None
 
     def begin(self, job: dict[str, Any]) -> None:
         """Take the submission's half of the job (before its tests run)."""
@@ -94,6 +108,12 @@ class ChildPlugin:
         )  # before the submission loads
 
     def emit(self, message: dict[str, Any]) -> None:
+        if (
+            message.get("t") == "check"
+            and message.get("rule") == "equal"
+            and not message.get("constant")
+        ):
+            self.worth.add(str(message.get("id")))
         data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
         view = memoryview(data)
         while view:
@@ -102,6 +122,20 @@ class ChildPlugin:
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "points(n): what the test is worth")
         config.addinivalue_line("markers", "spec(*names): the exercise names the test grades")
+        config.addinivalue_line(
+            "markers",
+            "uses(*names): other graded names the test calls (a failure may come from them)",
+        )
+        config.addinivalue_line(
+            "markers",
+            "how(*rules): how the function must compute: 'vectorised' (no Python loop), "
+            "'autograd' (gradients with autograd)",
+        )
+        config.addinivalue_line(
+            "markers",
+            "derived(name, formula): check `name` is a value the test derives from the "
+            "submission's functions, as `formula` says",
+        )
 
     # -- collection ---------------------------------------------------------------------------
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
@@ -115,15 +149,23 @@ class ChildPlugin:
     def _describe(item: pytest.Item) -> dict[str, Any]:
         points = item.get_closest_marker("points")
         spec = item.get_closest_marker("spec")
-        return {
+        described: dict[str, Any] = {
             "id": item.nodeid,
             "points": points.args[0] if points else None,
             "tags": list(spec.args) if spec else [],
             "doc": (getattr(item, "obj", None).__doc__ or "").strip().splitlines()[0:1],
         }
+        uses = [str(a) for m in item.iter_markers("uses") for a in m.args]
+        how = [str(a) for m in item.iter_markers("how") for a in m.args]
+        derived = {str(m.args[0]): str(m.args[1]) for m in item.iter_markers("derived")}
+        for key, value in (("uses", uses), ("how", how), ("derived", derived)):
+            if value:
+                described[key] = value
+        return described
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.described = [self._describe(item) for item in session.items]
+        self.items = list(session.items)
         if self.hide_tests:  # the tests are imported: their files go before student code runs
             for path in self.paths:
                 path.unlink(missing_ok=True)
@@ -208,7 +250,7 @@ class ChildPlugin:
 
     @pytest.fixture
     def check(self, request: pytest.FixtureRequest) -> Check:
-        return Check(request.node.nodeid, self.emit)
+        return Check(self.as_test or request.node.nodeid, self.emit)
 
     @pytest.fixture
     def seed(self) -> int:
@@ -233,8 +275,13 @@ class ChildPlugin:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        counter = OpCounter() if item.get_closest_marker("how") is not None else None
+        self.ops = counter
         try:
-            return (yield)
+            if counter is None:
+                return (yield)
+            with counter:  # what the test's code dispatches: a hint the parent weighs
+                return (yield)
         except BaseException as exc:
             if not self.current_error:
                 self.current_error = {
@@ -256,18 +303,113 @@ class ChildPlugin:
                     "forbidden": self.forbidden.called(),
                     "output": output,
                     **self.current_error,
+                    **({"ops": self.ops.counts} if self.ops is not None else {}),
                 }
             )
+            self.ops = None
 
     def _send_audit(self) -> None:
         if events := self.auditor.take():
             self.emit({"t": "audit", "events": events})
+
+    # -- the catalogue's mistakes (a trusted recording only) ----------------------------------------
+    def run_mutants(self) -> None:
+        """Each named mistake of the catalogue: its edited definition, run over a copy of the
+        reference's namespace, through the tests of its function (not on `meta`: a shape tells no
+        mistake apart), each test's checks sent as `~mistake/<id>/<node id>`. Only in the
+        reference's recording: a grading job has no mutants."""
+        skip = set(self.job.get("skip", ()))
+        own = dict(vars(self.submission))
+        for mutant in self.job["mutants"]:
+            function = str(mutant["function"])
+            items = [
+                item
+                for item in self.items
+                if function in _tags(item)
+                and "meta" not in getattr(getattr(item, "callspec", None), "id", "").split("-")
+                and (not self.worth or item.nodeid in self.worth)
+                and f"{MUTANT}{mutant['id']}/{item.nodeid}" not in skip
+            ]
+            if not items:
+                continue
+            namespace = dict(self.namespace)  # the reference's, with the one edited definition
+            try:
+                exec(compile(mutant["source"], mutant["label"], "exec"), namespace)  # noqa: S102
+            except Exception:  # noqa: BLE001 - a mistake that does not load names nothing
+                continue
+            self.submission.__dict__[function] = namespace[function]
+            try:
+                for item in items:
+                    self.as_test = f"{MUTANT}{mutant['id']}/{item.nodeid}"
+                    self.current_error = {}
+                    self.emit({"t": "start", "id": self.as_test})
+                    _run_quietly(item)
+                    self.emit(
+                        {
+                            "t": "end",
+                            "id": self.as_test,
+                            "forbidden": [],
+                            "output": "",
+                            **self.current_error,
+                        }
+                    )
+            finally:
+                self.as_test = None
+                self.submission.__dict__.clear()
+                self.submission.__dict__.update(own)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if (
             self.job
         ):  # not in a warm worker whose session ended before serving (its tests did not collect)
             self.emit({"t": "done"})
+
+
+class MistakeRuns:
+    """After the tests (a plugin of its own: `ChildPlugin` has its own `pytest_runtestloop`),
+    the catalogue's mistakes of a recording job."""
+
+    def __init__(self, plugin: ChildPlugin) -> None:
+        self.plugin = plugin
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        result = yield
+        if self.plugin.job.get("mutants"):
+            self.plugin.run_mutants()
+        return result
+
+
+def _run_quietly(item: pytest.Item) -> None:
+    """Set up, call and tear down `item` again, making no report: a mistake's failing test would
+    cost a formatted traceback (half a second) that nobody reads. (As `runtestprotocol` re-runs.)"""
+    reraise = (pytest.exit.Exception, KeyboardInterrupt)
+    hook = item.ihook
+    node: Any = item  # a pytest.Function: its fixture request is made again for a re-run
+    if hasattr(node, "_request") and not node._request:
+        node._initrequest()
+    try:
+        setup = pytest.CallInfo.from_call(
+            lambda: hook.pytest_runtest_setup(item=item), when="setup", reraise=reraise
+        )
+        if setup.excinfo is None:
+            pytest.CallInfo.from_call(
+                lambda: hook.pytest_runtest_call(item=item), when="call", reraise=reraise
+            )
+        pytest.CallInfo.from_call(
+            lambda: hook.pytest_runtest_teardown(item=item, nextitem=None),
+            when="teardown",
+            reraise=reraise,
+        )
+    finally:
+        if hasattr(node, "_request"):
+            node._request = False
+            node.funcargs = None
+
+
+def _tags(item: pytest.Item) -> list[str]:
+    spec = item.get_closest_marker("spec")
+    return [str(a) for a in spec.args] if spec else []
 
 
 def write_tests(setup: dict[str, Any]) -> list[Path]:
@@ -334,4 +476,4 @@ def run(setup: dict[str, Any], *, serve: Callable[[], dict[str, Any]] | None = N
     # pytest plugins installed beside the grader (pytest-randomly, say) have no say in grading,
     # and finding them costs a scan of every installed package's metadata
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    return int(pytest.main(args, plugins=[plugin]))
+    return int(pytest.main(args, plugins=[plugin, MistakeRuns(plugin)]))

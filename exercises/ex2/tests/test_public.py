@@ -137,6 +137,7 @@ def test_concat_features(sub, check, seed):
 
 @pytest.mark.points(1.5)
 @pytest.mark.spec("batched_affine")
+@pytest.mark.how("vectorised")
 def test_batched_affine(sub, check, seed):
     """batched_affine computes X Wᵀ + b for a batch of inputs."""
     g, rng = _gen(seed, 7), _rng(seed, 7)
@@ -184,6 +185,7 @@ def test_pick_device_without_accelerator(sub, check, monkeypatch, seed):
 
 @pytest.mark.points(3)
 @pytest.mark.spec("grad_f")
+@pytest.mark.how("autograd")
 def test_grad_f(sub, check, seed):
     """grad_f gives the gradient of x² + y at a point with integer and at one with float coordinates."""
     rng = _rng(seed, 22)
@@ -275,6 +277,7 @@ def test_count_parameters(sub, check, seed):
 
 @pytest.mark.points(2)
 @pytest.mark.spec("samples_needed")
+@pytest.mark.uses("count_parameters")
 def test_samples_needed(sub, check, seed):
     """samples_needed applies the 10-times rule to a layer and to a small network."""
     rng = _rng(seed, 16)
@@ -380,6 +383,7 @@ def test_minibatches(sub, check, seed):
 
 @pytest.mark.points(3)
 @pytest.mark.spec("train")
+@pytest.mark.uses("minibatches")
 def test_train(sub, check, seed):
     """train fits a linear model with SGD and returns one mean loss per epoch."""
     g, rng = _gen(seed, 28), _rng(seed, 28)
