@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import queue
 import shutil
 import socket
@@ -62,6 +63,7 @@ CLUSTERS = ["local", *JOBQUEUES]
 GPU = "GPU"  # the resource a worker with a GPU advertises: `dask worker ... --resources GPU=1`
 CONNECT_TIMEOUT = 15.0
 WORKERS_TIMEOUT = 600.0  # a job queue may take a while to start the first worker
+WINDOW = 8  # submissions in flight at least (else twice the threads of the cluster)
 
 
 # -- what crosses the network -----------------------------------------------------------------------
@@ -155,6 +157,11 @@ class GraderPlugin(WorkerPlugin):
         self.exercise = Exercise(
             name, self.root / "exercises" / name, self.root / "reference" / name
         )
+        from grader.variants import SECRET_ENV, SECRET_NAME, course_secret
+
+        shipped = (self.root / "reference" / SECRET_NAME).read_text(encoding="utf-8").strip()
+        if course_secret(self.exercise) != shipped.encode():  # a GRADER_SECRET of its own here:
+            os.environ[SECRET_ENV] = shipped  # the client's decides (children never see either)
         (self.root / "in").mkdir()
         self.address = str(worker.address)
         self.devices = [*(self.settings.devices or ["cpu"])]
@@ -388,9 +395,7 @@ class ClusterBatch(Batch):
                 hide=[str(p) for p in self._options().hide],
             )
             client.register_plugin(GraderPlugin(settings, pack_exercise(self.exercise)))
-            resources = {GPU: 1} if "cuda" in (self.options.devices or []) else None
-            run = uuid.uuid4().hex[:8]
-            futures: dict[Any, tuple[Student, str]] = {}
+            remote: list[tuple[Student, str]] = []
             local: list[Student] = []
             for student in students:
                 fp, previous = self.previous(student)
@@ -399,45 +404,71 @@ class ClusterBatch(Batch):
                 elif student.problem or student.path is None:
                     local.append(student)  # nothing to run: the client grades it
                 else:
-                    future = client.submit(
-                        grade_task,
-                        job_of(student),
-                        key=f"grade-{student.key}-{run}",
-                        resources=resources,
-                        pure=False,
-                    )
-                    futures[future] = (student, fp)
+                    remote.append((student, fp))
             # entries reach `done` (and the progress bar) from this thread only, as they come:
             # the cluster's from one thread, the client's own (nothing to run) from another
             results: queue.Queue[Entry | BaseException] = queue.Queue()
-            remote = threading.Thread(
-                target=self._gather, args=(futures, results), daemon=True, name="gather"
+            gather = threading.Thread(
+                target=self._gather, args=(client, remote, results), daemon=True, name="gather"
             )
             here = threading.Thread(
                 target=self._grade_here, args=(local, results), daemon=True, name="grade"
             )
             try:
-                remote.start()
+                gather.start()
                 here.start()
-                for _ in range(len(futures) + len(local)):
+                for _ in range(len(remote) + len(local)):
                     item = results.get()
                     if isinstance(item, BaseException):
                         raise item
                     done(item)
             except BaseException:
-                self.stop.set()
-                client.cancel(list(futures))
+                self.stop.set()  # the gather thread submits nothing more, and cancels the rest
+                gather.join(timeout=10)
                 raise
         return sorted(entries, key=lambda e: e.student.key)
 
-    def _gather(self, futures: dict[Any, tuple[Student, str]], results: queue.Queue[Any]) -> None:
+    def _gather(
+        self, client: Client, todo: list[tuple[Student, str]], results: queue.Queue[Any]
+    ) -> None:
+        """Submit the submissions a few at a time (a submission's bytes stay in the scheduler's
+        memory while its task waits: twice the cluster's threads wait at most), collect them."""
+        resources = {GPU: 1} if "cuda" in (self.options.devices or []) else None
+        run = uuid.uuid4().hex[:8]
+        todo = list(reversed(todo))
+        futures: dict[Any, tuple[Student, str]] = {}
+        pending = as_completed()
+
+        def top_up() -> None:
+            threads = sum(
+                w["nthreads"] for w in client.scheduler_info(n_workers=-1)["workers"].values()
+            )
+            while todo and len(futures) < max(WINDOW, 2 * threads) and not self.stop.is_set():
+                student, fp = todo.pop()
+                future = client.submit(
+                    grade_task,
+                    job_of(student),
+                    key=f"grade-{student.key}-{run}",
+                    resources=resources,
+                    pure=False,
+                )
+                futures[future] = (student, fp)
+                pending.add(future)
+
         try:
-            for future in as_completed(list(futures)):
-                student, fp = futures[future]
+            top_up()
+            for future in pending:
+                student, fp = futures.pop(future)
+                if self.stop.is_set():
+                    break
                 results.put(self._collect(future, student, fp))
                 future.release()
+                top_up()
         except BaseException as exc:  # noqa: BLE001 - the client lost the scheduler: say so there
             results.put(exc)
+        finally:
+            with contextlib.suppress(Exception):
+                client.cancel(list(futures))
 
     def _grade_here(self, students: list[Student], results: queue.Queue[Any]) -> None:
         for student in students:
