@@ -112,7 +112,7 @@ def test_only_the_shared_wrong_answer_is_behaviour_evidence(screened: Screened) 
     assert "test_softmax_large_logits" in section and "nan" in section
     dario = screened.page.split("carla ↔ dario")[1].split("</details>")[0]
     assert "cell " in dario  # where in the notebook the function is
-    assert "def stack_images" in dario
+    assert dario.count("<pre>def ") + dario.count("<pre>class ") >= 6  # side by side
 
 
 @pytest.mark.slow

@@ -144,9 +144,8 @@ def screen(exercise: Exercise, results: Path, *, top: int = TOP) -> Screen:
         if len(views) >= MAX_PAGE:
             continue
         functions = []
-        for name, sim in codes.per_function(i, j)[:MAX_FUNCTIONS]:
-            if sim < MIN_FUNCTION:
-                break
+        alike = [(name, sim) for name, sim in codes.per_function(i, j) if sim >= MIN_FUNCTION]
+        for name, sim in alike[:MAX_FUNCTIONS]:
             fa, fb = codes.functions[i][name], codes.functions[j][name]
             functions.append((name, sim, fa.where, fa.original, fb.where, fb.original))
         views.append(

@@ -203,7 +203,8 @@ class CodeIndex:
         return np.clip(self.shared / (denom + prior), 0.0, 1.0)
 
     def per_function(self, a: int, b: int) -> list[tuple[str, float]]:
-        """(function, similarity) of what students a and b both wrote, most similar first."""
+        """(function, similarity) of what students a and b both wrote that is alike, the most
+        telling first (the most rare fingerprints in common, not the shortest exact match)."""
         out = []
         for name in self.names:
             fa, fb = self.functions[a].get(name), self.functions[b].get(name)
@@ -212,11 +213,9 @@ class CodeIndex:
             wa = sum(self.weights.get((name, h), 0.0) for h in fa.hashes)
             wb = sum(self.weights.get((name, h), 0.0) for h in fb.hashes)
             both = sum(self.weights.get((name, h), 0.0) for h in fa.hashes & fb.hashes)
-            if wa + wb > 0:
-                out.append((name, min(1.0, both / (0.5 * (wa + wb)))))
-            elif fa.normal == fb.normal and fa.normal:
-                out.append((name, 0.0))  # too short or too common to count
-        return sorted(out, key=lambda x: -x[1])
+            if both > 0:
+                out.append((both, name, min(1.0, both / (0.5 * (wa + wb)))))
+        return [(name, sim) for _, name, sim in sorted(out, key=lambda x: -x[0])]
 
 
 def index_class(sources: list[str | None], graded: list[str], stub: str | None) -> CodeIndex:
