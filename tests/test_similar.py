@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from grader.exercise import Exercise
-from grader.similar import code, page
+from grader.similar import behaviour, code, page
 from grader.similar.behaviour import Shared
 from grader.similar.outputs import relation, value_hash
 from grader.similar.sources import cells_of, source_text
@@ -211,3 +211,23 @@ def test_usage_and_unusable_results_folders(tmp_path: Path) -> None:
     assert "Traceback" not in run.stderr
     run = grade_cli("similar", "ex2", str(tmp_path), tmp=tmp_path)
     assert run.returncode == 3 and "grade batch" in run.stderr
+
+
+def test_shared_wrong_values_weigh_by_rarity_across_variants() -> None:
+    checks = [f"t.py::test_{k}[cpu]#0" for k in range(6)]
+    right = dict.fromkeys(checks, "+")
+    rare = {**right, checks[0]: "aaaa|shape(d1,d0)", checks[1]: "bbbb|x2"}
+    rare_elsewhere = {**right, checks[0]: "cccc|shape(d1,d0)", checks[1]: "dddd|x2"}
+    common = {**right, checks[2]: "eeee|nan"}
+    outputs = [rare, rare_elsewhere, common, common, common, dict(common), right, right]
+    variants: list[int | None] = [0, 5, 1, 1, 2, 3, 4, 4]  # the rare pair on two variants
+    acts = behaviour.index_class(outputs, variants)
+    sim = acts.similarity()
+    assert sim[0, 1] > 0.4  # two rare mistakes in common, on other inputs
+    assert sim[2, 3] < 0.5 * sim[0, 1]  # a mistake half the class makes
+    assert sim[6, 7] == 0.0 and sim[0, 6] == 0.0  # right answers weigh nothing
+    evidence = acts.evidence(0, 1)
+    assert [e.relation for e in evidence] == ["shape(d1,d0)", "x2"] or [
+        e.relation for e in evidence
+    ] == ["x2", "shape(d1,d0)"]
+    assert not any(e.same_value for e in evidence) and all(e.students == 2 for e in evidence)
