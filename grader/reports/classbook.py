@@ -118,7 +118,8 @@ def moodle_feedback_zip(rows: list[dict[str, Any]], students: Path) -> bytes:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for r in rows:
             feedback = students / r["student"] / "feedback.html"
-            if not r["identifier"].startswith("Participant ") or not feedback.is_file():
+            held = r["status"] == "needs review"  # its score stays with the staff until looked at
+            if not r["identifier"].startswith("Participant ") or held or not feedback.is_file():
                 continue
             # dated now: Moodle takes a feedback file that is newer than the one it holds
             info = zipfile.ZipInfo(f"{moodle_folder(r)}/feedback.html", now)
