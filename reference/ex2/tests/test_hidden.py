@@ -124,6 +124,18 @@ def _params(model):
     return {name: p.detach().clone() for name, p in model.named_parameters()}
 
 
+def _grad_through(fn, x, *rest):
+    """The gradient, with respect to `x`, of a fixed weighting of `fn(x, *rest)`'s entries; None
+    when the result is cut off the autograd graph (detached, or rebuilt from values)."""
+    x = x.detach().clone().requires_grad_(True)
+    out = fn(x, *rest)
+    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+        return None
+    weights = torch.linspace(-1.0, 2.0, out.numel(), dtype=out.dtype).reshape(out.shape)
+    (out * weights).sum().backward()
+    return x.grad
+
+
 # Part 1 — Tensors ----------------------------------------------------------------------------
 
 
@@ -145,12 +157,15 @@ def test_to_float32_dtypes_devices(sub, check, any_device, seed):
     g, rng = _gen(seed, 101), _rng(seed, 101)
     half = torch.randn(_shape(rng, 2, 1, 24), generator=g).to(torch.float16).to(any_device)
     check(sub.to_float32(half), name="from float16")
+    if any_device != "meta":
+        check(half, name="float16 input after the call")  # converted in place, it would be float32
     bools = torch.rand(rng.randint(1, 999), generator=g) < 0.5
     check(sub.to_float32(bools.to(any_device)), name="from bool")
     x = torch.randn(rng.randint(1, 999), generator=g).to(any_device)
     check(sub.to_float32(x), name="from float32")
     if any_device != "meta":
         check(x, name="input after the call")
+        check(_grad_through(sub.to_float32, half), name="gradient through to_float32 (None: cut off the graph)")
 
 
 @pytest.mark.points(1)
@@ -188,6 +203,8 @@ def test_flatten_images_non_contiguous(sub, check, any_device, seed):
     check(sub.flatten_images(x), name="non-contiguous (N, C, H, W)")
     single = torch.randn(1, 1, rng.randint(1, 16), rng.randint(1, 64), generator=g)
     check(sub.flatten_images(single.to(any_device)), name="one single-channel image")
+    if any_device != "meta":
+        check(_grad_through(sub.flatten_images, x), name="gradient through flatten_images (None: cut off the graph)")
 
 
 @pytest.mark.points(0.5)
@@ -201,6 +218,7 @@ def test_channels_last_devices(sub, check, any_device, seed):
     check(sub.channels_last(torch.randn(1, 1, 1, rng.randint(2, 256), generator=g).to(any_device)), name="(1, 1, 1, W)")
     if any_device != "meta":
         check(x, name="input after the call")
+        check(_grad_through(sub.channels_last, x.float()), name="gradient through channels_last (None: cut off the graph)")
 
 
 @pytest.mark.points(0.5)
@@ -214,6 +232,7 @@ def test_horizontal_flip_any_leading_dims(sub, check, any_device, seed):
     check(sub.horizontal_flip(x), name="5 dimensions, float16")
     if any_device != "meta":
         check(x, name="input after the call")
+        check(_grad_through(sub.horizontal_flip, x.float()), name="gradient through horizontal_flip (None: cut off the graph)")
 
 
 @pytest.mark.points(0.5)
@@ -226,10 +245,13 @@ def test_concat_features_devices(sub, check, any_device, seed):
     b = torch.randn(n, rng.randint(2, 32), generator=g).to(torch.float16).to(any_device)
     check(sub.concat_features(a, b), name="(N, 1) and (N, q)")
     check(sub.concat_features(b, a), name="(N, q) and (N, 1)")
+    if any_device != "meta":
+        check(_grad_through(sub.concat_features, b.float(), a.float()), name="gradient through concat_features (None: cut off the graph)")
 
 
 @pytest.mark.points(0.5)
 @pytest.mark.spec("batched_affine")
+@pytest.mark.how("vectorised")
 def test_batched_affine_devices(sub, check, any_device, seed):
     """batched_affine on every device, also for a batch of one."""
     g, rng = _gen(seed, 109), _rng(seed, 109)
@@ -242,6 +264,7 @@ def test_batched_affine_devices(sub, check, any_device, seed):
 
 @pytest.mark.points(0.5)
 @pytest.mark.spec("batched_affine")
+@pytest.mark.how("vectorised")
 def test_batched_affine_float64(sub, check, seed):
     """batched_affine keeps float64 inputs in float64."""
     g, rng = _gen(seed, 111), _rng(seed, 111)
@@ -250,6 +273,8 @@ def test_batched_affine_float64(sub, check, seed):
     W = torch.randn(d_out, d_in, generator=g, dtype=torch.float64)
     b = torch.randn(d_out, generator=g, dtype=torch.float64)
     check(sub.batched_affine(X, W, b), name="float64")
+    check(sub.batched_affine(X[:0], W, b), name="an empty batch, shape (0, d_in)")
+    check(_grad_through(sub.batched_affine, X, W, b), name="gradient w.r.t. X (None: cut off the graph)")
 
 
 @pytest.mark.points(0.5)
@@ -257,7 +282,9 @@ def test_batched_affine_float64(sub, check, seed):
 def test_relu_float64(sub, check, seed):
     """relu keeps float64 inputs in float64."""
     shape = _shape(_rng(seed, 113), 3, 1, 5)
-    check(sub.relu(torch.randn(shape, generator=_gen(seed, 113), dtype=torch.float64)), name="float64, 3 dimensions")
+    x = torch.randn(shape, generator=_gen(seed, 113), dtype=torch.float64)
+    check(sub.relu(x), name="float64, 3 dimensions")
+    check(_grad_through(sub.relu, x), name="gradient through relu (None: cut off the graph)")
 
 
 @pytest.mark.points(1)
@@ -311,6 +338,7 @@ def test_pick_device_prefers_cuda_then_mps(sub, check, monkeypatch, seed):
 
 @pytest.mark.points(1.5)
 @pytest.mark.spec("grad_f")
+@pytest.mark.how("autograd")
 def test_grad_f_more_points(sub, check, seed):
     """grad_f at integer and float points, including points with x = 0 and with a large y."""
     rng = _rng(seed, 200)
@@ -344,10 +372,11 @@ def test_grad_of_leaves_grad_untouched(sub, check, seed):
     check(ga.detach(), name="gradient w.r.t. the first point")
     check(gb.detach(), name="gradient w.r.t. the second point")
     check(a.grad, name="first point's existing .grad afterwards")
+    check((a.requires_grad, b.requires_grad), name="the points' requires_grad afterwards", constant=True)
     check(b.grad is None, name="second point's .grad still None", constant=True)
 
 
-@pytest.mark.points(1)
+@pytest.mark.points(0.5)
 @pytest.mark.spec("grad_of")
 def test_grad_of_does_not_accumulate(sub, check, seed):
     """grad_of gives the same gradient when called twice on the same point."""
@@ -358,6 +387,18 @@ def test_grad_of_does_not_accumulate(sub, check, seed):
     (second,) = sub.grad_of(fn, x)
     check(first, name="first call")
     check(second.detach(), name="second call")
+
+
+@pytest.mark.points(0.5)
+@pytest.mark.spec("grad_of")
+def test_grad_of_point_not_used(sub, check, seed):
+    """grad_of returns a tuple, with a zero gradient for a point that `fn` does not use."""
+    g, rng = _gen(seed, 209), _rng(seed, 209)
+    used = torch.randn(rng.randint(2, 9), generator=g)
+    unused = torch.randn(_shape(rng, 2, 1, 4), generator=g)
+    grads = sub.grad_of(lambda u, v: (u * u.sin()).sum(), used, unused)
+    check(type(grads).__name__, name="type of the result", constant=True)
+    check([t.detach() for t in grads], name="gradients, the second point unused by fn")
 
 
 def _three_point_fn(A, x, c):
@@ -388,6 +429,7 @@ def test_grad_of_float64(sub, check, seed):
 
 @pytest.mark.points(1)
 @pytest.mark.spec("numerical_grad")
+@pytest.mark.derived("difference to the autograd gradient", "numerical_grad(fn, x) minus the gradient autograd gives")
 def test_numerical_grad_matches_autograd(sub, check, seed):
     """numerical_grad of a smooth function agrees with autograd."""
     rng = _rng(seed, 204)
@@ -400,7 +442,7 @@ def test_numerical_grad_matches_autograd(sub, check, seed):
     check(estimate - exact.grad, name="difference to the autograd gradient", atol=1e-5, constant=True)  # ≈ 0
 
 
-@pytest.mark.points(1)
+@pytest.mark.points(0.5)
 @pytest.mark.spec("numerical_grad")
 def test_numerical_grad_eps_and_input(sub, check, seed):
     """numerical_grad uses the given eps, keeps the input's shape and dtype, and leaves it unchanged."""
@@ -412,6 +454,19 @@ def test_numerical_grad_eps_and_input(sub, check, seed):
     check(x, name="input after the call")
     y = torch.randn(_shape(rng, 2, 1, 4), generator=g)
     check(sub.numerical_grad(lambda t: (t**2).sum(), y), name="float32 input", rtol=1e-3, atol=1e-3)
+    tracked = y.clone().requires_grad_(True)
+    sub.numerical_grad(lambda t: (t**2).sum(), tracked)
+    check(tracked.requires_grad, name="a tracked input still requires grad afterwards", constant=True)
+
+
+@pytest.mark.points(0.5)
+@pytest.mark.spec("numerical_grad")
+def test_numerical_grad_devices(sub, check, any_device, seed):
+    """numerical_grad returns its estimate on the input's device."""
+    g, rng = _gen(seed, 206), _rng(seed, 206)
+    x = torch.randn(_shape(rng, 2, 1, 4), generator=g).to(any_device)
+    check(sub.numerical_grad(lambda t: (t * t.abs()).sum(), x, eps=rng.uniform(0.05, 0.1)), name="float32 input",
+          rtol=1e-3, atol=1e-3)
 
 
 # Part 3 — Models -----------------------------------------------------------------------------
@@ -504,6 +559,8 @@ def test_count_parameters_trainable_only(sub, check, seed):
 
 @pytest.mark.points(1.5)
 @pytest.mark.spec("samples_needed")
+@pytest.mark.uses("count_parameters")
+@pytest.mark.derived("samples per parameter, last layer frozen", "samples_needed(model) / count_parameters(model)")
 def test_samples_needed_trainable_only(sub, check, seed):
     """samples_needed follows the 10-times rule, also for models with frozen parts."""
     rng = _rng(seed, 307)
@@ -551,6 +608,7 @@ def test_softmax_dim_and_devices(sub, check, any_device, seed):
     check(sub.softmax(z), name="default dim")
     if any_device != "meta":
         check(z, name="input after the call")
+        check(_grad_through(sub.softmax, z, 1), name="gradient through softmax (None: cut off the graph)")
 
 
 @pytest.mark.points(0.5)
@@ -565,15 +623,20 @@ def test_mse_loss_float64(sub, check, seed):
 
 @pytest.mark.points(0.5)
 @pytest.mark.spec("mse_loss")
-def test_mse_loss_vectors_devices(sub, check, device, seed):
-    """mse_loss sums over each sample's vector and averages over samples, on every device."""
+def test_mse_loss_vectors_devices(sub, check, any_device, seed):
+    """mse_loss sums over each sample's vector and averages over samples, on every device, also for scalar samples."""
     g, rng = _gen(seed, 403), _rng(seed, 403)
+    on_meta = any_device == "meta"  # a 0-dimensional result is judged by its (fixed) shape only there
     shape = (rng.randint(2, 9), rng.randint(2, 9))
     pred, target = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
-    pred, target = pred.to(device), target.to(device)
-    check(sub.mse_loss(pred, target), name="vector samples")
-    check(sub.mse_loss(pred[:, :1], target[:, :1]), name="samples of size 1")
-    check(sub.mse_loss(pred[:1], target[:1]), name="a single sample")
+    pred, target = pred.to(any_device), target.to(any_device)
+    check(sub.mse_loss(pred, target), name="vector samples", constant=on_meta)
+    check(sub.mse_loss(pred[:, :1], target[:, :1]), name="samples of size 1", constant=on_meta)
+    check(sub.mse_loss(pred[:1], target[:1]), name="a single sample", constant=on_meta)
+    check(sub.mse_loss(pred[:, 0], target[:, 0]), name="scalar samples, shape (N,)", constant=on_meta)
+    check(pred, name="pred after the call")
+    if not on_meta:
+        check(_grad_through(sub.mse_loss, pred, target), name="gradient w.r.t. pred (None: cut off the graph)")
 
 
 def _large_logits(seed):
@@ -588,11 +651,16 @@ def _large_logits(seed):
 
 @pytest.mark.points(0.5)
 @pytest.mark.spec("cross_entropy")
-def test_cross_entropy_large_logits(sub, check, device, seed):
-    """cross_entropy is finite and right for logits in the thousands, on every device."""
+def test_cross_entropy_large_logits(sub, check, any_device, seed):
+    """cross_entropy is finite and right for logits in the thousands, on every device, leaving its inputs unchanged."""
     logits, targets = _large_logits(seed)
-    loss = sub.cross_entropy(logits.to(device), targets.to(device))
-    check(loss, name="loss")
+    logits, targets = logits.to(any_device), targets.to(any_device)
+    loss = sub.cross_entropy(logits, targets)
+    check(loss, name="loss", constant=any_device == "meta")
+    check(targets, name="targets after the call")
+    if any_device != "meta":
+        check(logits, name="logits after the call")
+        check(_grad_through(sub.cross_entropy, logits / 1000, targets), name="gradient w.r.t. the logits (None: cut off the graph)")
 
 
 @pytest.mark.points(0.5)
@@ -619,17 +687,20 @@ def test_cross_entropy_float64_small(sub, check, seed):
 
 @pytest.mark.points(1)
 @pytest.mark.spec("kl_divergence")
-def test_kl_divergence_zero_probabilities(sub, check, device, seed):
-    """kl_divergence counts terms with p = 0 as 0 (e.g. one-hot p), on every device."""
+def test_kl_divergence_zero_probabilities(sub, check, any_device, seed):
+    """kl_divergence counts terms with p = 0 as 0 (e.g. one-hot p), on every device, leaving its inputs unchanged."""
     g, rng = _gen(seed, 406), _rng(seed, 406)
+    on_meta = any_device == "meta"  # a 0-dimensional result is judged by its (fixed) shape only there
     rows, classes = rng.randint(3, 8), rng.randint(3, 6)
-    q = _probabilities(rows, classes, g).to(device)
+    q = _probabilities(rows, classes, g).to(any_device)
     p_onehot = torch.zeros(rows, classes)
     p_onehot[torch.arange(rows), torch.randint(0, classes, (rows,), generator=g)] = 1.0
-    p_onehot = p_onehot.to(device)
+    p_onehot = p_onehot.to(any_device)
     loss = sub.kl_divergence(p_onehot, q)
-    check(loss, name="one-hot p")
+    check(loss, name="one-hot p", constant=on_meta)
     check(sub.kl_divergence(q, q), name="a distribution against itself", constant=True)  # always 0
+    check(q, name="q after the call")
+    check(p_onehot, name="p after the call")
 
 
 @pytest.mark.points(0.5)
@@ -637,11 +708,14 @@ def test_kl_divergence_zero_probabilities(sub, check, device, seed):
 def test_kl_divergence_float64(sub, check, seed):
     """kl_divergence in float64, with a zero probability in p."""
     g, rng = _gen(seed, 409), _rng(seed, 409)
-    rows, classes = rng.randint(2, 8), rng.randint(3, 6)
+    rows = rng.randint(2, 8)
+    classes = rng.choice([c for c in range(3, 7) if c != rows])  # a sum over the wrong dimension shows
     p, q = _probabilities(rows, classes, g, dtype=torch.float64), _probabilities(rows, classes, g, dtype=torch.float64)
     p[rng.randrange(rows), rng.randrange(classes)] = 0.0
     p = p / p.sum(1, keepdim=True)
     check(sub.kl_divergence(p, q), name="float64 with one zero probability")
+    gradient = _grad_through(lambda q_, p_: sub.kl_divergence(p_, q_), q, p)
+    check(gradient, name="gradient w.r.t. q (None: cut off the graph)")
 
 
 @pytest.mark.points(1)
@@ -671,15 +745,20 @@ def test_hinge_loss_float64(sub, check, seed):
 
 @pytest.mark.points(0.5)
 @pytest.mark.spec("hinge_loss")
-def test_hinge_loss_margin_devices(sub, check, device, seed):
-    """hinge_loss with other margins and with ties, on every device."""
+def test_hinge_loss_margin_devices(sub, check, any_device, seed):
+    """hinge_loss with other margins and with ties, on every device, leaving its inputs unchanged."""
     g, rng = _gen(seed, 407), _rng(seed, 407)
+    device, on_meta = any_device, any_device == "meta"  # a 0-dimensional result: its fixed shape only there
     rows, classes = rng.randint(3, 9), rng.randint(3, 6)
     scores = torch.randn(rows, classes, generator=g).to(device)
     targets = torch.randint(0, classes, (rows,), generator=g).to(device)
-    check(sub.hinge_loss(scores, targets, margin=rng.uniform(0.2, 0.8)), name="a small margin")
-    check(sub.hinge_loss(scores, targets, rng.uniform(1.5, 3.0)), name="a large margin given by position")
-    check(sub.hinge_loss(scores, targets), name="default margin")
+    check(sub.hinge_loss(scores, targets, margin=rng.uniform(0.2, 0.8)), name="a small margin", constant=on_meta)
+    check(sub.hinge_loss(scores, targets, rng.uniform(1.5, 3.0)), name="a large margin given by position", constant=on_meta)
+    check(sub.hinge_loss(scores, targets), name="default margin", constant=on_meta)
+    check(targets, name="targets after the call")
+    if not on_meta:
+        check(scores, name="scores after the call")
+        check(_grad_through(sub.hinge_loss, scores, targets), name="gradient w.r.t. the scores (None: cut off the graph)")
     # one row where the true class ties with another, one where it is far above every other class
     ties = torch.randn(2, classes, generator=g)
     truth = torch.randint(0, classes, (2,), generator=g)
@@ -688,7 +767,7 @@ def test_hinge_loss_margin_devices(sub, check, device, seed):
     ties[0, tied] = ties[0, true_class]
     ties[0, near] = ties[0, true_class] + rng.uniform(-0.5, 0.5)  # within the margin
     ties[1, truth[1]] = ties[1].max() + 5.0
-    check(sub.hinge_loss(ties.to(device), truth.to(device)), name="tied and well-separated scores")
+    check(sub.hinge_loss(ties.to(device), truth.to(device)), name="tied and well-separated scores", constant=on_meta)
 
 
 # Part 5 — Training ---------------------------------------------------------------------------
@@ -737,6 +816,7 @@ def test_minibatches_shuffle(sub, check, device, seed):
 
 @pytest.mark.points(0.5)
 @pytest.mark.spec("train")
+@pytest.mark.uses("minibatches")
 def test_train_adam(sub, check, seed):
     """train with Adam and shuffling returns the right losses and parameters."""
     g, rng = _gen(seed, 505), _rng(seed, 505)
@@ -752,6 +832,8 @@ def test_train_adam(sub, check, seed):
 
 @pytest.mark.points(1)
 @pytest.mark.spec("train")
+@pytest.mark.uses("minibatches")
+@pytest.mark.derived("difference between the two ways", "the parameters after train with k batches of b minus those after train with batches of k·b")
 def test_train_accumulation_matches_big_batch(sub, check, seed):
     """With plain SGD, accumulating k batches of size b gives the same step as one batch of size k·b."""
     g, rng = _gen(seed, 508), _rng(seed, 508)
@@ -772,6 +854,7 @@ def test_train_accumulation_matches_big_batch(sub, check, seed):
 
 @pytest.mark.points(0.5)
 @pytest.mark.spec("train")
+@pytest.mark.uses("minibatches")
 def test_train_accumulation_last_group(sub, check, seed):
     """train with accumulation also steps the last, shorter group of batches."""
     g, rng = _gen(seed, 510), _rng(seed, 510)
@@ -788,15 +871,17 @@ def test_train_accumulation_last_group(sub, check, seed):
 
 @pytest.mark.points(0.5)
 @pytest.mark.spec("train")
+@pytest.mark.uses("minibatches")
 def test_train_no_gradient_leak(sub, check, seed):
-    """train over several epochs, with and without accumulation: no gradient carries over between steps."""
+    """train over several epochs, with and without accumulation, dropout in the model and a smaller last batch: no gradient carries over between steps."""
     g, rng = _gen(seed, 512), _rng(seed, 512)
     d, classes = rng.randint(2, 4), rng.randint(2, 4)
-    X = torch.randn(32, d, generator=g)
-    y = torch.randint(0, classes, (32,), generator=g)
+    n = 8 * rng.randint(3, 4) - rng.randint(2, 6)  # the last batch is smaller: its loss weighs as much as the others
+    X = torch.randn(n, d, generator=g)
+    y = torch.randint(0, classes, (n,), generator=g)
     for k in (1, 2):
-        torch.manual_seed(_stream(seed, 513))
-        model = nn.Sequential(nn.Linear(d, 8), nn.Tanh(), nn.Linear(8, classes))
+        torch.manual_seed(_stream(seed, 513))  # also draws the dropout masks: trained in train mode, they are used
+        model = nn.Sequential(nn.Linear(d, 8), nn.Tanh(), nn.Dropout(0.25), nn.Linear(8, classes))
         losses = sub.train(model, X, y, loss_fn=_cross_entropy, epochs=3, batch_size=8, lr=0.3, accumulation_steps=k,
                            shuffle=True, generator=_gen(seed, 514))
         check(losses, name=f"losses with accumulation_steps={k}", rtol=1e-4, atol=1e-5)
@@ -808,6 +893,7 @@ _UNKNOWN_OPTIMIZERS = ("rmsprop", "adagrad", "adamw", "lbfgs", "momentum")
 
 @pytest.mark.points(0.5)
 @pytest.mark.spec("train")
+@pytest.mark.uses("minibatches")
 def test_train_rejects_unknown_optimizer(sub, check, seed):
     """train raises ValueError for an optimizer other than "sgd" and "adam"."""
     g, rng = _gen(seed, 515), _rng(seed, 515)
@@ -823,6 +909,7 @@ def test_train_rejects_unknown_optimizer(sub, check, seed):
 
 @pytest.mark.points(1)
 @pytest.mark.spec("train")
+@pytest.mark.uses("minibatches")
 def test_train_recovers_lecture_theta(sub, check, seed):
     """train on a regression example like the lecture's recovers the true parameters θ* of the data."""
     g = _gen(seed, 517)
@@ -844,6 +931,7 @@ def test_train_recovers_lecture_theta(sub, check, seed):
 
 @pytest.mark.points(1)
 @pytest.mark.spec("train", "MLP")
+@pytest.mark.uses("minibatches")
 def test_train_mlp_separates_circles(sub, check, seed):
     """An MLP trained with train separates two concentric circles (accuracy ≥ 0.95 on held-out points)."""
     X, y = _circles(256, _gen(seed, 520), seed)

@@ -197,8 +197,8 @@ def train(model, X, y, *, loss_fn, epochs, batch_size, lr, optimizer="sgd", accu
         for i, (xb, yb) in enumerate(batches):
             loss = loss_fn(model(xb), yb)
             loss.div(accumulation_steps).backward()
-            weighted += loss.item() * len(xb)
-            seen += len(xb)
+            weighted += loss.item()  # the mean of the batch losses, as the docstring asks
+            seen += 1
             if (i + 1) % accumulation_steps == 0 or i + 1 == len(batches):
                 opt.step()
                 opt.zero_grad(set_to_none=False)
