@@ -64,7 +64,8 @@ class BehaviourIndex:
                 test = test_of(check)
                 if x == y and w > 0 and (test not in best or w > best[test].weight):
                     relation = va.partition("|")[2]
-                    best[test] = Shared(check, relation, x[0] == "h", self.count_of[x], w)
+                    same = ka[0] == kb[0]  # the very value, whichever made it rare
+                    best[test] = Shared(check, relation, same, self.count_of[x], w)
         return sorted(best.values(), key=lambda s: -s.weight)
 
 

@@ -30,7 +30,7 @@ tr:nth-child(even){background:#f4f4f4} .num{text-align:right;font-variant-numeri
 .bar{display:inline-block;height:.7em;background:#c33;vertical-align:middle}
 details{border:1px solid #ccc;border-radius:4px;margin:.6em 0;padding:.4em .8em}
 summary{cursor:pointer;font-weight:600}
-.side{display:grid;grid-template-columns:1fr 1fr;gap:.6em}
+.side{display:grid;grid-template-columns:1fr 1fr;gap:.6em} .side>div{min-width:0}
 pre{background:#f7f7f7;border:1px solid #e3e3e3;padding:.5em;overflow:auto;font-size:12px;margin:.2em 0}
 .muted{color:#777} .note{background:#fff8e1;border-left:4px solid #e0a800;padding:.5em 1em}
 """
