@@ -6,6 +6,7 @@ parent beyond the values themselves: it never sees a golden value and decides no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -381,30 +382,25 @@ class MistakeRuns:
 
 
 def _run_quietly(item: pytest.Item) -> None:
-    """Set up, call and tear down `item` again, making no report: a mistake's failing test would
-    cost a formatted traceback (half a second) that nobody reads. (As `runtestprotocol` re-runs.)"""
-    reraise = (pytest.exit.Exception, KeyboardInterrupt)
-    hook = item.ihook
+    """Set up, call and tear down `item` again, bare: no hooks, no capture, no report (a
+    mistake's failing test would cost a formatted traceback that nobody reads; the hooks alone
+    cost more than most tests). Its checks are all a recording keeps of it."""
     node: Any = item  # a pytest.Function: its fixture request is made again for a re-run
-    if hasattr(node, "_request") and not node._request:
+    state = node.session._setupstate
+    if not node._request:
         node._initrequest()
     try:
-        setup = pytest.CallInfo.from_call(
-            lambda: hook.pytest_runtest_setup(item=item), when="setup", reraise=reraise
-        )
-        if setup.excinfo is None:
-            pytest.CallInfo.from_call(
-                lambda: hook.pytest_runtest_call(item=item), when="call", reraise=reraise
-            )
-        pytest.CallInfo.from_call(
-            lambda: hook.pytest_runtest_teardown(item=item, nextitem=None),
-            when="teardown",
-            reraise=reraise,
-        )
+        state.setup(item)
+        item.runtest()
+    except (KeyboardInterrupt, pytest.exit.Exception):
+        raise
+    except BaseException:  # noqa: BLE001, S110 - a mistake may raise, fail or exit: it names nothing then
+        pass
     finally:
-        if hasattr(node, "_request"):
-            node._request = False
-            node.funcargs = None
+        with contextlib.suppress(Exception):  # a fixture's finaliser after a mistake
+            state.teardown_exact(None)
+        node._request = False
+        node.funcargs = None
 
 
 def _tags(item: pytest.Item) -> list[str]:
