@@ -155,15 +155,22 @@ def _audit(
                 progress.update(task, advance=1, survived=survived)
 
             outcomes = auditor.run(mutants, done)
+        cpu = auditor.cpu_seconds()
     finally:
         auditor.close()
     seconds = time.monotonic() - started
     functions = [f for part in exercise.config.parts for f in part.functions]
     report.render(
-        console, outcomes, dropped, functions=functions, seconds=seconds, messages=args.messages
+        console,
+        outcomes,
+        dropped,
+        functions=functions,
+        seconds=seconds,
+        cpu=cpu,
+        messages=args.messages,
     )
     if args.json:
-        doc = report.document(outcomes, dropped, seconds=seconds)
+        doc = report.document(outcomes, dropped, seconds=seconds, cpu=cpu)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     if args.fail_under is not None and report.caught_percent(outcomes) < args.fail_under:

@@ -29,7 +29,9 @@ def _lost(lost: Any) -> dict[str, Any]:
     return {"test": lost.test, "lost": lost.lost, "message": lost.reason, "uses": lost.declared}
 
 
-def document(outcomes: list[Outcome], dropped: list[Dropped], *, seconds: float) -> dict[str, Any]:
+def document(
+    outcomes: list[Outcome], dropped: list[Dropped], *, seconds: float, cpu: float | None = None
+) -> dict[str, Any]:
     """`{"mutants": N, "equivalent": E, "killed": K, "survived": [...], "cascades": [...]}`, and
     every mutant's outcome with the messages it got."""
 
@@ -56,6 +58,7 @@ def document(outcomes: list[Outcome], dropped: list[Dropped], *, seconds: float)
         "errors": [{**named(o), "error": o.error} for o in outcomes if o.error],
         "dropped": [{"id": d.id, "why": d.why} for d in dropped],
         "seconds": round(seconds, 1),
+        "cpu_seconds": None if cpu is None else round(cpu, 1),
         "outcomes": [
             {
                 **named(o),
@@ -77,6 +80,7 @@ def render(
     *,
     functions: list[str],
     seconds: float,
+    cpu: float | None = None,
     messages: bool = False,
 ) -> None:
     table = Table(title="Mutants of the reference, by function", title_justify="left")
@@ -140,3 +144,5 @@ def render(
         f"(and {sum(bool(o.cascades) and all(c.declared for c in o.cascades) for o in outcomes)} "
         "through a declared dependency)"
     )
+    if cpu is not None:
+        console.print(f"[dim]CPU time: {cpu:.0f} s (grading and workers, whatever else ran)[/]")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import os
+import resource
 import tempfile
 import threading
 from collections.abc import Callable
@@ -199,6 +201,29 @@ class Auditor:
                 worker.launch()
             self.workers.append(worker)
             self.free.append(worker)
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the audit used so far, the machine's load aside: this process's, and the
+        workers' and their children's as their cgroups count it (None without cgroups)."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        total = usage.ru_utime + usage.ru_stime
+        for worker in self.workers:
+            try:
+                if worker.cgroup is not None:
+                    stat = (worker.cgroup.path / "cpu.stat").read_text()
+                    fields = dict(line.split() for line in stat.splitlines() if " " in line)
+                    total += int(fields.get("usage_usec", 0)) / 1e6
+                    continue
+                pid = worker.worker_pid()
+                if pid is None:
+                    return None
+                with open(f"/proc/{pid}/stat", encoding="ascii") as f:  # after the command's ")"
+                    times = f.read().rsplit(")", 1)[1].split()[11:15]
+                # utime, stime, and cutime, cstime: the children the worker forked and reaped
+                total += sum(int(t) for t in times) / os.sysconf("SC_CLK_TCK")
+            except (OSError, ValueError):
+                return None
+        return total
 
     def close(self) -> None:
         with self.lock:
