@@ -79,6 +79,7 @@ def test_small_audit_numbers_and_json(ex2: Exercise, tmp_path: Path) -> None:
     (cascade,) = doc["cascades"]
     assert cascade["function"] == "minibatches" and cascade["mistake"]
     assert cascade["tests"] and all("test_train" in t["test"] for t in cascade["tests"])
+    assert all(t["uses"] for t in cascade["tests"])  # train's tests say they use minibatches
 
     # the terminal report: a table per function and the totals
     text = proc.stdout
@@ -118,3 +119,5 @@ def test_fail_under_counts_a_mistake_the_tests_miss(tmp_path: Path) -> None:
     bad = _audit("--only", "no-such-mutant", cwd=tmp_path)
     assert bad.returncode == 3 and "no mutant with the id 'no-such-mutant'" in bad.stderr
     assert "Traceback" not in bad.stderr
+    usage = _audit("--jobs", "0", cwd=tmp_path)
+    assert usage.returncode == 2 and "--jobs must be at least 1" in usage.stderr

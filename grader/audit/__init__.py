@@ -83,9 +83,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str], console: Console) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.jobs < 1:
-        raise GraderError(f"--jobs must be at least 1 (not {args.jobs})")
+        parser.error(f"--jobs must be at least 1 (not {args.jobs})")  # exit status 2: usage
 
     from grader.audit.mutants import mutants_of
     from grader.exercise import find_exercise
