@@ -143,7 +143,6 @@ class GraderPlugin(WorkerPlugin):
         self.root: Path | None = None
         self.workers: queue.Queue[Any] | None = None  # made on the worker (a queue does not pickle)
         self.address = ""
-        self.devices: list[str] = []
 
     def setup(self, worker: Any) -> None:
         from grader.pool import WarmWorker
@@ -164,7 +163,6 @@ class GraderPlugin(WorkerPlugin):
             os.environ[SECRET_ENV] = shipped  # the client's decides (children never see either)
         (self.root / "in").mkdir()
         self.address = str(worker.address)
-        self.devices = [*(self.settings.devices or ["cpu"])]
         options = self.options()
         from grader.grading import run_limits, secret_folders
 
