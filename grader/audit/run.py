@@ -167,6 +167,8 @@ class Auditor:
         self.exercise = HiddenOnly(exercise.name, exercise.public_dir, exercise.reference_dir)
         self.jobs, self.seed, self.all_tests = max(1, jobs), seed, all_tests
         self.collected: list[str] = []  # node ids of every test instance, from the reference's run
+        self.tags: dict[str, list[str]] = {}  # test function -> its spec tags, from the same run
+        self._kept: dict[str, set[str]] = {}  # graded function -> the tests its mutants run
         self.scratch = Path(tempfile.mkdtemp(prefix="grade-audit-"))
         self.workers: list[AuditWorker] = []
         self.free: list[AuditWorker] = []
@@ -182,8 +184,17 @@ class Auditor:
         return reach(self.exercise, [f for p in self.exercise.config.parts for f in p.functions])
 
     def runs(self, mutant: Mutant, test: str) -> bool:
-        """Does test function `test` run for `mutant`?"""
-        return self.all_tests or mutant.function in self.reach.get(test, {mutant.function})
+        """Does test function `test` run for `mutant`? Those that can reach its function, and
+        the own tests of the functions these declare they use (a failure's hint that a
+        dependency fails its own tests must see those run)."""
+        if self.all_tests or test not in self.reach:
+            return True
+        if mutant.function not in self._kept:
+            reaching = {t for t, reached in self.reach.items() if mutant.function in reached}
+            used = {f for t in reaching for f in self.uses.get(t, ())}
+            reaching |= {t for t, tags in self.tags.items() if used & set(tags)}
+            self._kept[mutant.function] = reaching
+        return test in self._kept[mutant.function]
 
     def _options(self, worker: WarmWorker | None) -> Options:
         return Options(seed=self.seed, worker=worker, hide=[self.scratch])
@@ -263,9 +274,11 @@ class Auditor:
 
     def baseline(self) -> GradeResult:
         """The reference's own grade (it records the seed's golden values the first time)."""
-        return self.grade_source(
+        result = self.grade_source(
             "reference", self.exercise.solution_path.read_text(encoding="utf-8")
         )
+        self.tags = {_test_function(t.name): list(t.tags) for t in result.tests}
+        return result
 
     def outcome(self, mutant: Mutant, result: GradeResult) -> Outcome:
         outcome = Outcome(mutant, error=result.error if result.error_kind else "")
