@@ -121,3 +121,28 @@ def test_fail_under_counts_a_mistake_the_tests_miss(tmp_path: Path) -> None:
     assert "Traceback" not in bad.stderr
     usage = _audit("--jobs", "0", cwd=tmp_path)
     assert usage.returncode == 2 and "--jobs must be at least 1" in usage.stderr
+
+
+def test_mutants_of_exercise_2(ex2: Exercise) -> None:
+    """The catalogue and the generic operators give Exercise 2 well over 150 mutants; generic
+    edits land in code only, and one that a catalogue entry also makes is graded once, as it."""
+    mutants, dropped = mutants_of(ex2)
+    catalogue = [m for m in mutants if not m.generic]
+    generic = [m for m in mutants if m.generic]
+    assert len(mutants) >= 150 and len(catalogue) >= 80
+    assert len({m.id for m in mutants}) == len(mutants)
+    assert len({m.source for m in mutants}) == len(mutants)  # no two the same
+    reference = ex2.solution_path.read_text(encoding="utf-8")
+    functions = {f for part in ex2.config.parts for f in part.functions}
+    assert {m.function for m in catalogue} == functions  # a mistake for every graded function
+    operators = {m.id.split(":")[0] for m in generic}
+    assert operators == {"device", "dims", "mean-sum", "in-place", "off-by-one", "detach", "dtype"}
+    for m in generic:
+        op, function, line = m.id.split(":")
+        assert function in functions and int(line.split(".")[0]) == m.line
+        assert m.source != reference and m.before != m.after
+        assert '"' not in m.before or m.before.split('"')[1::2] == m.after.split('"')[1::2]
+    # a generic edit also in the catalogue: graded once, under the catalogue's (equivalent) id
+    same = [d.id for d in dropped if d.why == "same as hinge-loss-mask-in-place"]
+    assert len(same) == 1 and same[0].startswith("in-place:hinge_loss:")
+    assert next(m for m in mutants if m.id == "hinge-loss-mask-in-place").equivalent
