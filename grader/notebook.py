@@ -11,6 +11,7 @@ import functools
 import json
 import re
 import symtable
+from dataclasses import dataclass
 
 import nbformat
 
@@ -81,20 +82,56 @@ def read_notebook(name: str, data: bytes) -> nbformat.NotebookNode:
         ) from None
 
 
-def notebook_cells(name: str, data: bytes) -> list[tuple[int, str]]:
-    """(1-based cell number, Python source) for every code cell, in document order."""
+@dataclass(frozen=True)
+class CodeCell:
+    """A code cell as the student finds it in Jupyter."""
+
+    number: int  # its position among the notebook's code cells, from 1
+    execution_count: int | None  # the `In [n]` Jupyter shows next to it, if it ran
+    source: str  # as Python (magics and shell escapes turned into plain Python)
+    label: str = ""  # "In [12]" if it ran, else "cell 3 (`def relu(x):`)": what reports call it
+
+
+def cell_label(number: int, execution_count: int | None, first_line: str) -> str:
+    """What a student looks for in Jupyter: the cell's `In [n]` if it ran, else its position among
+    the code cells and its first line."""
+    if execution_count is not None:
+        return f"In [{execution_count}]"
+    first = first_line if len(first_line) <= 40 else first_line[:39] + "…"
+    return f"cell {number} (`{first}`)" if first else f"cell {number}"
+
+
+def notebook_cells(name: str, data: bytes) -> list[CodeCell]:
+    """Every code cell that holds Python, in document order, labelled as Jupyter shows it."""
     nb = read_notebook(name, data)
-    cells = []
-    for number, cell in enumerate(nb.cells, start=1):
+    found: list[tuple[int, int | None, str, str]] = []
+    number = 0
+    for cell in nb.cells:
         if cell.get("cell_type") != "code":
             continue
+        number += 1
         source = cell.get("source", "")
         if isinstance(source, list):
             source = "".join(source)
+        count = cell.get("execution_count")
+        count = count if isinstance(count, int) and not isinstance(count, bool) else None
         python = to_python(source)
         if python is not None and python.strip():
-            cells.append((number, python))
+            found.append((number, count, python, _first_line(source)))
+    counts = [c for _, c, _, _ in found if c is not None]
+    twice = {c for c in counts if counts.count(c) > 1}  # a re-run kernel: two cells' In [1]
+    cells = []
+    for number, count, python, first in found:
+        shown = None if count in twice else count
+        cells.append(CodeCell(number, shown, python, cell_label(number, shown, first)))
     return cells
+
+
+def _first_line(source: str) -> str:
+    for line in source.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            return line.strip()
+    return ""
 
 
 # -- statements and definitions-only mode ------------------------------------------------------

@@ -30,7 +30,7 @@ MAX_ZIP_MEMBERS = 1000
 @dataclass(frozen=True)
 class Cell:
     index: int
-    label: str  # what tracebacks and reports call it: "ex2.py" or "cell 7"
+    label: str  # what tracebacks and reports call it: "ex2.py", "In [12]" or "cell 3 (`def f(x):`)"
     source: str
     first_line: str = ""  # the notebook cell's first line of code, for reports
     definition: bool = True  # an import, def or class: runs even after its cell failed
@@ -130,9 +130,7 @@ def _from_py(path: Path, data: bytes) -> Submission:
 
 
 def _from_notebook(path: Path, data: bytes) -> Submission:
-    cells = [
-        Cell(index, f"cell {index}", source) for index, source in notebook_cells(path.name, data)
-    ]
+    cells = [Cell(c.number, c.label, c.source) for c in notebook_cells(path.name, data)]
     return Submission(path, "ipynb", cells)
 
 
@@ -196,3 +194,74 @@ def _from_zip(path: Path, *, module: str) -> Submission:
     if chosen.endswith(".ipynb"):
         return _from_notebook(inner, data)
     return _from_py(inner, data)
+
+
+def unusable(submission: Submission, names: set[str]) -> str | None:
+    """Why nothing of `submission` could be graded, in one message; None when it can be graded.
+
+    A .py file that does not compile or is empty, and a file or notebook that defines none of the
+    exercise's names (another exercise's file, an empty template), cannot earn a single point:
+    the student gets this message instead of the same failure once per test.
+    """
+    if submission.kind == "py":
+        cell = submission.cells[0]
+        if not cell.source.strip():
+            return (
+                f"{cell.label} is empty: write your code into it (or grade the file you worked in)"
+            )
+        try:
+            parse(cell.source)
+        except SyntaxError as exc:
+            return (
+                f"{cell.label}, line {exc.lineno}: SyntaxError: {exc.msg}"
+                + _show_line(cell.source, exc.lineno, exc.offset)
+                + "\nA file that does not compile cannot run at all: fix this line, then grade again."
+            )
+        except ValueError as exc:  # NUL bytes
+            return f"{cell.label}: {exc}"
+    elif not submission.cells:
+        return f"{submission.path.name} has no code cells: was it saved?"
+    defined: set[str] = set()
+    broken: list[str] = []
+    for cell in submission.cells:
+        try:
+            tree = parse(cell.source)
+        except SyntaxError as exc:
+            broken.append(f"{cell.label}, line {exc.lineno}: SyntaxError: {exc.msg}")
+            continue
+        except ValueError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+                return None  # `from helpers import *` may define anything
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                defined.add(node.name)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                defined.add(node.id)
+            elif isinstance(node, ast.alias):
+                defined.add((node.asname or node.name).split(".")[0])
+    if defined & names:
+        return None
+    listed = ", ".join(sorted(names)[:4]) + (", …" if len(names) > 4 else "")
+    where = submission.path.name
+    if broken:
+        return f"{where}: no cell that compiles defines any of this exercise's names; " + "; ".join(
+            broken[:3]
+        )
+    return (
+        f"{where} defines none of this exercise's names ({listed}): "
+        "is it the right file (not another exercise's, not an empty copy)?"
+    )
+
+
+def _show_line(source: str, line: int | None, offset: int | None) -> str:
+    """The line a syntax error names, quoted under the message, with a caret where Python stopped."""
+    lines = source.splitlines()
+    if line is None or not 0 < line <= len(lines):
+        return ""
+    text = lines[line - 1].rstrip()[:100]
+    gutter = f"    {line} | "
+    shown = f"\n{gutter}{text}"
+    if offset is not None and 0 < offset <= len(text) + 1:
+        shown += "\n" + " " * (len(gutter) + offset - 1) + "^"
+    return shown

@@ -52,13 +52,13 @@ def test_missing_file_is_one_line_and_exit_3(cli):
 
 def test_unknown_exercise_lists_known_ones(cli):
     run = cli("ex9")
-    assert run.code == 3
+    assert run.code == 2  # a bad command line
     assert "no exercise named 'ex9' (known: ex2)" in run.out
 
 
 def test_file_given_without_exercise_gets_a_hint(cli):
     run = cli("ex2.py")
-    assert run.code == 3
+    assert run.code == 2
     assert "grade ex2 ex2.py" in run.out
 
 

@@ -45,6 +45,19 @@ def shimmed(name: str) -> str:
     return f"{name} is not installed here: its calls did nothing while grading"
 
 
+def not_installed(*names: str) -> list[str]:
+    """The notes for those of `names` this environment lacks (IPython comes with the dev extra)."""
+    import importlib.util
+
+    def missing(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is None
+        except ModuleNotFoundError:
+            return True
+
+    return [shimmed(n) for n in names if missing(n)]
+
+
 def grades(*jobs: tuple[str, bool] | str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare what a test reads: (notebook, run_all_cells) pairs, or "round-trip"."""
 
@@ -168,18 +181,18 @@ def load_errors(result: GradeResult) -> list[dict[str, str]]:
     return [e.model_dump() for e in result.load_errors]
 
 
-def err(cell: int, error: str, first_line: str, where: str | None = None) -> dict[str, str]:
+def err(cell: str, error: str, first_line: str, where: str | None = None) -> dict[str, str]:
     return {
-        "label": f"cell {cell}",
+        "label": cell,
         "error": error,
-        "where": f"cell {cell}, line 1" if where is None else where,
+        "where": f"{cell}, line 1" if where is None else where,
         "first_line": first_line,
     }
 
 
-def timed_out(cell: int, first_line: str) -> dict[str, str]:
+def timed_out(cell: str, first_line: str) -> dict[str, str]:
     return {
-        "label": f"cell {cell}",
+        "label": cell,
         "error": f"timed out after {LOAD_TIMEOUT} s: this statement was skipped",
         "where": "",
         "first_line": first_line,
@@ -335,14 +348,14 @@ def test_syntax_error_report_names_cell_14_and_its_first_line(graded):
     result = graded(("syntax_error_in_hinge_loss.ipynb", False))
     first = "def hinge_loss(scores, targets, margin=1.0):"
     assert load_errors(result) == [
-        err(14, "SyntaxError: '(' was never closed", first, where="cell 14, line 2")
+        err("In [9]", "SyntaxError: '(' was never closed", first, where="In [9], line 2")
     ]
     assert result.notes == [DEFS_ONLY] and result.error == ""
     console = Console(file=io.StringIO(), width=200, no_color=True, highlight=False)
     terminal.render(result, console)
     text = console.file.getvalue()
     assert (
-        f"cell 14, line 2: SyntaxError: '(' was never closed  (the cell starting `{first}`)" in text
+        f"In [9], line 2: SyntaxError: '(' was never closed  (the cell starting `{first}`)" in text
     )
     assert "the submission does not define `hinge_loss`" in text
 
@@ -370,31 +383,31 @@ def test_run_all_cells_lists_every_crashing_cell_and_costs_nothing(graded):
     assert (result.score, result.error, failed(result)) == (100, "", [])
     assert load_errors(result) == [
         err(
-            16,
+            "In [14]",
             "AssertionError: relu looks wrong?",
             "assert relu(torch.tensor([-1.0])).item() == -1.0, 'relu looks wrong?'",
-            where="cell 16, line 2",
+            where="In [14], line 2",
         ),
         err(
-            27,
+            "In [23]",
             "RuntimeError: mat1 and mat2 shapes cannot be multiplied (5x3 and 2x8)",
             "model = MLP(2, 8, 2)",
-            where="cell 24, line 18",
-        ),  # raised inside MLP.forward (cell 24), called from cell 27
+            where="In [20], line 18",
+        ),  # raised inside MLP.forward (In [20]), called from In [23]
         err(
-            35,
+            "In [30]",
             "IndexError: Dimension out of range (expected to be in range of [-2, 1], but got 2)",
             "print(softmax(torch.randn(4, 3), dim=2))",
-            where="cell 29, line 6",
+            where="In [24], line 6",
         ),
         err(
-            36,
+            "In [31]",
             "RuntimeError: index 3 is out of bounds for dimension 1 with size 3",
             "print(cross_entropy(torch.randn(4, 3), torch.tensor([0, 1, 2, 3])))",
-            where="cell 31, line 7",
+            where="In [26], line 7",
         ),
         err(
-            42,
+            "In [36]",
             "SystemExit: stop here: the rest is not finished",
             "raise SystemExit('stop here: the rest is not finished')",
         ),
@@ -422,19 +435,19 @@ def test_missing_imports_report(graded):
     result = graded(("missing_imports.ipynb", False))
     assert load_errors(result) == [
         err(
-            3,
+            "In [2]",
             "ModuleNotFoundError: No module named 'helpers'",
             "from helpers import plot_decision_boundary  # the course's helper file (not hand",
         ),
         err(
-            37,
+            "In [31]",
             "ModuleNotFoundError: No module named 'torchmetrics'",
             "import torchmetrics  # to compare my accuracy with theirs",
         ),
     ]
     assert result.notes == [
         DEFS_ONLY,
-        *map(shimmed, ["IPython", "matplotlib", "pandas", "seaborn", "tqdm"]),
+        *not_installed("IPython", "matplotlib", "pandas", "seaborn", "tqdm"),
     ]
 
 
@@ -457,9 +470,9 @@ def test_colab_drive_mount_and_upload_are_harmless_when_every_cell_runs(graded):
 
 # -- every nuisance at once ------------------------------------------------------------------------------
 
-EVERY_NUISANCE_SHIMS = [shimmed(n) for n in ("IPython", "google.colab", "matplotlib", "tqdm")]
+EVERY_NUISANCE_SHIMS = not_installed("IPython", "google.colab", "matplotlib", "tqdm")
 HELPERS_CELL = err(
-    6,
+    "In [3]",
     "ModuleNotFoundError: No module named 'helpers'",
     "from helpers import plot_decision_boundary  # the course's helper file, not hand",
 )
@@ -487,8 +500,8 @@ def test_run_all_cells_stops_long_demos_at_the_load_limit_without_losing_points(
     assert (result.score, result.error, failed(result)) == (100, "", [])
     skipped = [e for e in load_errors(result) if "timed out" in e["error"]]
     assert skipped == [
-        timed_out(47, "X = torch.randn(4000, 2)"),
-        timed_out(48, "time.sleep(600)  # let the GPU cool down"),
+        timed_out("In [40]", "X = torch.randn(4000, 2)"),
+        timed_out("In [41]", "time.sleep(600)  # let the GPU cool down"),
     ]
     assert result.notes == EVERY_NUISANCE_SHIMS
 
@@ -497,29 +510,29 @@ def test_run_all_cells_stops_long_demos_at_the_load_limit_without_losing_points(
 def test_run_all_cells_report_lists_exactly_the_cells_that_fail(graded):
     """Cell 19 (`fig, axes = plt.subplots(1, 2)` with matplotlib missing) is a plot, not an error."""
     result = graded(("every_nuisance.ipynb", True))
-    assert sorted(load_errors(result), key=lambda e: int(e["label"].split()[1])) == [
+    assert sorted(load_errors(result), key=lambda e: int(e["label"].strip("In []"))) == [
         err(
-            5,
+            "In [2]",
             "EOFError: input() reads nothing while grading",
             "student_id = input('Your student id: ')",
         ),
         HELPERS_CELL,
         err(
-            26,
+            "In [32]",
             "AssertionError: check my gradient",
             "assert grad_f(2, 3).tolist() == [4.0, 2.0], 'check my gradient'",
-            where="cell 26, line 2",
+            where="In [32], line 2",
         ),
         err(
-            40,
+            "In [34]",
             "IndexError: Dimension out of range (expected to be in range of [-2, 1], but got 2)",
             "print(softmax(torch.randn(4, 3), dim=2))",
-            where="cell 34, line 6",
+            where="In [61], line 6",
         ),
-        timed_out(47, "X = torch.randn(4000, 2)"),
-        timed_out(48, "time.sleep(600)  # let the GPU cool down"),
+        timed_out("In [40]", "X = torch.randn(4000, 2)"),
+        timed_out("In [41]", "time.sleep(600)  # let the GPU cool down"),
         err(
-            50,
+            "In [43]",
             "SystemExit: not finished below this line",
             "raise SystemExit('not finished below this line')",
         ),
