@@ -14,6 +14,7 @@ submission exits the process while loading, a text file. Every run must give the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -273,3 +274,64 @@ def test_the_local_batch_does_not_import_dask() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def grading_pids(tmpdir: Path) -> dict[int, int]:
+    """pid -> parent pid of the grading processes (warm workers, their children) under `tmpdir`."""
+    found = {}
+    for line in grader_children(tmpdir):
+        pid = int(line.split(":", 1)[0])
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        found[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+    return found
+
+
+@pytest.mark.slow
+def test_a_grading_worker_killed_mid_grade_costs_not_the_dask_worker(
+    cluster: Cluster, small_class: Path, local_book: dict, tmp_path: Path
+) -> None:
+    """What a submission that killed its grading worker would do (the sandbox keeps a submission
+    from signalling it): the grade in progress ends as killed, the Dask worker stays, with the
+    same address (not restarted by its nanny), and starts a new grading worker for the next."""
+    from distributed import Client
+
+    submissions, out = tmp_path / "ex2", tmp_path / "results"
+    submissions.mkdir()
+    for name in ["bob.py", "chen.py", "hana.py"]:
+        shutil.copyfile(small_class / name, submissions / name)
+    argv = batch_argv(submissions, out, "--scheduler", cluster.address, "--device", "cpu")
+    log = tmp_path / "batch.log"
+    killed: dict[int, int] = {}
+    with log.open("w") as f, Client(cluster.address, timeout=30) as client:
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env=batch_env(tmp_path / "tmp"), stdout=f, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + 300
+            while proc.poll() is None and time.monotonic() < deadline:
+                pids = grading_pids(cluster.gpu.tmpdir)
+                forked = [pid for pid, parent in pids.items() if parent in pids]
+                if forked and client.processing(workers=[cluster.gpu.address]).get(
+                    cluster.gpu.address
+                ):
+                    killed = pids  # the warm worker and the child it forked for a submission
+                    break
+                time.sleep(0.02)
+            assert killed, f"no grade seen on the worker:\n{log.read_text()}"
+            for pid in killed:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, log.read_text()
+    assert cluster.gpu.address in cluster.alive()
+    book = gradebook(out)
+    assert sorted(book) == ["bob", "chen", "hana"]
+    assert all(row["status"] == "graded" for row in book.values()), book
+    after = grading_pids(cluster.gpu.tmpdir)
+    assert after and not set(after) & set(killed), "no new grading worker"
