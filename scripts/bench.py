@@ -299,6 +299,9 @@ def main() -> None:
     print(
         f"peak memory, largest process of the batch: {e['peak_mb']:5.0f} MB  (target < 600 MB a worker)"
     )
+    from bench_watch import watch_figure  # (scripts/ is on the path: this file runs as a script)
+
+    print(watch_figure())
     from bench_similar import similar_figure  # (scripts/ is on the path of a script)
 
     print(similar_figure(), flush=True)
