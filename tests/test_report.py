@@ -41,6 +41,7 @@ def test_untouched_stub_fits_one_screen_at_80_columns():
     assert sum(line.startswith("protections (") for line in lines) == 1
 
 
+@pytest.mark.slow
 def test_verbose_shows_every_test_and_compact_folds_them(grade_file):
     result = grade_file(ROOT / "exercises/ex2/ex2.py")
     verbose = "\n".join(render(result, verbose=True))
@@ -50,6 +51,7 @@ def test_verbose_shows_every_test_and_compact_folds_them(grade_file):
     assert not any("test_" in line for line in compact)
 
 
+@pytest.mark.slow
 def test_half_done_exercise_lists_missing_functions_once(grade_file):
     result = grade_file(SUBMISSIONS / "missing_half.py")
     lines = render(result)
@@ -60,6 +62,7 @@ def test_half_done_exercise_lists_missing_functions_once(grade_file):
     assert len(lines) <= 40
 
 
+@pytest.mark.slow
 def test_failing_function_comes_first_with_its_reason(grade_file):
     result = grade_file(SUBMISSIONS / "bug_mse_loss.py")
     lines = render(result)
@@ -91,3 +94,19 @@ def test_something_is_on_screen_within_half_a_second():
         proc.communicate(timeout=60)
         assert first.startswith("Grading ex2")
     assert min(times) < 0.5, times
+
+
+def test_every_readme_says_how_grade_gets_on_the_path():
+    """The project's README, and the exercise's (which the template repository ships), say how
+    `grade` gets on the PATH, and what they say works here: activating .venv finds it."""
+    for readme in (ROOT / "README.md", ROOT / "exercises/ex2/README.md"):
+        text = readme.read_text(encoding="utf-8")
+        assert "source .venv/bin/activate" in text and ".venv/bin/grade" in text, readme
+    found = subprocess.run(
+        ["bash", "-c", "source .venv/bin/activate && command -v grade"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert found.stdout.strip() == str(ROOT / ".venv/bin/grade")
