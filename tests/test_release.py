@@ -4,6 +4,8 @@ bundle's setup.sh Python check and README, and GitHub's annotation limits."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import subprocess
@@ -11,9 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import ROOT, SUBMISSIONS
 
-from grader.release import SETUP_SH, min_python, setup_sh
+from grader.release import SETUP_SH, min_python, requirements, setup_sh
 from grader.reports import github
 
 
@@ -37,6 +40,100 @@ def student_repo(base: Path) -> Path:
     (repo / "README.md").write_text("my solutions\n")
     (repo / ".gitignore").write_text("*.pyc\n")
     return repo
+
+
+# -- grade init-ci ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_init_ci_adds_everything_the_workflow_needs(tmp_path: Path) -> None:
+    repo = student_repo(tmp_path)
+    before = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts}
+    run = grade("init-ci", "ex2", cwd=repo, env={"GRADER_ROOT": str(ROOT)})
+    assert run.returncode == 0, run.stdout + run.stderr
+    names = {p.relative_to(repo).as_posix() for p in repo.rglob("*") if ".git" not in p.parts}
+    assert {
+        ".github/workflows/classroom.yml",
+        "requirements.txt",
+        "grading.toml",
+        "golden.json",
+        "tests/test_public.py",
+        ".grader/pyproject.toml",
+        ".grader/grader/cli.py",
+    } <= names
+    assert "ex2.ipynb" not in names  # the student has their file: no stub beside it
+    assert not any(n.startswith("reference") or "test_hidden" in n for n in names)
+    for path, data in before.items():  # the student's own files untouched
+        assert path.read_bytes() == data, path
+    # the workflow's steps, run here as GitHub runs them (the grader is installed: PATH)
+    workflow = yaml.safe_load((repo / ".github/workflows/classroom.yml").read_text())
+    steps = workflow["jobs"]["run-autograding-tests"]["steps"]
+    grade_step = next(s for s in steps if s.get("id") == "grade")
+    assert steps[-1]["if"] == "always()"
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--no-build-isolation"]
+        + ["--no-index", "./.grader"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert pip.returncode == 0 and "Would install grader-" in pip.stdout, pip.stdout + pip.stderr
+    output = repo / "gh_output"
+    env = {k: v for k, v in os.environ.items() if k != "GRADER_ROOT"} | {
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_ACTIONS": "true",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    proc = subprocess.run(
+        grade_step["run"],
+        shell=True,
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    payload = json.loads(base64.b64decode(outputs["result"]))
+    assert (payload["max_score"], sum(t["score"] for t in payload["tests"])) == (60, 58)
+    # again: nothing left to add
+    again = grade("init-ci", "ex2", cwd=repo, env={"GRADER_ROOT": str(ROOT)})
+    assert again.returncode == 0 and "nothing to write" in again.stdout, again.stdout
+
+
+def test_init_ci_refuses_to_replace_what_differs(tmp_path: Path) -> None:
+    repo = student_repo(tmp_path)
+    (repo / "requirements.txt").write_text("matplotlib\n")
+    run = grade("init-ci", "ex2", cwd=repo, env={"GRADER_ROOT": str(ROOT)})
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "refused: requirements.txt already exists here and differs" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (repo / ".github").exists() and not (repo / ".grader").exists()
+    assert (repo / "requirements.txt").read_text() == "matplotlib\n"
+    forced = grade("init-ci", "ex2", "--force", cwd=repo, env={"GRADER_ROOT": str(ROOT)})
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert (repo / "requirements.txt").read_text() == requirements("./.grader")
+    assert (repo / ".github/workflows/classroom.yml").is_file()
+
+
+def test_init_ci_refuses_without_the_course_or_in_the_course(tmp_path: Path) -> None:
+    repo = student_repo(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "GRADER_ROOT"}
+    alone = subprocess.run(
+        [sys.executable, "-m", "grader", "init-ci", "ex2"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert alone.returncode == 3 and "GRADER_ROOT=/path/to/course" in alone.stderr, alone.stderr
+    assert not (repo / ".github").exists()
+    course = grade("init-ci", "ex2", cwd=ROOT)
+    assert course.returncode == 3 and "is the course's project" in course.stderr, course.stderr
+    assert not (ROOT / ".github" / "workflows" / "classroom.yml").exists()
 
 
 # -- stale stubs are not released ------------------------------------------------------------------
