@@ -247,7 +247,8 @@ class Watcher:
         merged = merge(self.exercise.config, last, result, keep)
         ran = len(result.tests) - sum(1 for t in result.tests if t.name in keep)
         return merged, (
-            f"ran the {ran} tests the edit may change; the other {len(keep)} kept their last result"
+            f"ran {ran} test{'s' if ran != 1 else ''} the edit may change; the other "
+            f"{len(keep)} kept {'their' if len(keep) != 1 else 'its'} last result"
         )
 
     def close(self) -> None:
