@@ -26,6 +26,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from grader import syntax
 from grader._exceptions import ConfigError
 from grader.exercise import Exercise
 
@@ -85,7 +86,7 @@ def load_catalogue(exercise: Exercise) -> list[Mistake]:
 
 def function_span(source: str, name: str) -> tuple[int, int]:
     """Character offsets of the top-level `def`/`class` `name` in `source` (decorators included)."""
-    tree = ast.parse(source)
+    tree = syntax.parse(source)
     starts = _line_starts(source)
     for node in tree.body:
         if (

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import nbformat
 
+from grader import syntax
 from grader._exceptions import SubmissionError
 
 _RUN_BODY_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
@@ -186,10 +187,10 @@ def parse(source: str) -> ast.Module:
     """`ast.parse`, once per source text of an ordinary size: loading, checking and scanning a
     submission all read its syntax tree (which nobody changes). Raises SyntaxError (ValueError for
     NUL bytes) as `ast.parse` does."""
-    return _parse(source) if len(source) < 256 * 1024 else ast.parse(source)
+    return _parse(source) if len(source) < 256 * 1024 else syntax.parse(source)
 
 
-_parse = functools.lru_cache(maxsize=256)(ast.parse)
+_parse = functools.lru_cache(maxsize=256)(syntax.parse)
 
 
 def statements(source: str) -> list[tuple[ast.stmt | None, str]]:

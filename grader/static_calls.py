@@ -52,6 +52,7 @@ from typing import Any
 
 import torch
 
+from grader import syntax
 from grader.notebook import parse
 from grader.submission import Cell
 
@@ -2363,10 +2364,12 @@ class _Scanner:
             self._deny(node, f"{_text(node, 40)} (code in a string in a string)")
             return [_UNK]
         try:
-            tree = ast.parse(text, mode="eval" if mode == "eval" else "exec")
+            tree: ast.Module | ast.Expression = (
+                syntax.parse(text, "<string>", "eval") if mode == "eval" else syntax.parse(text)
+            )
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
             try:
-                tree = ast.parse(text, mode="exec")
+                tree = syntax.parse(text)
             except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
                 return [_UNK]
         saved = (self.line, self.string_depth, self.string_note)
@@ -2376,7 +2379,7 @@ class _Scanner:
         try:
             if isinstance(tree, ast.Expression):
                 return self._expr(tree.body)
-            for stmt in tree.body:  # type: ignore[attr-defined]
+            for stmt in tree.body:
                 self._stmt(stmt)
             return [_UNK]
         finally:

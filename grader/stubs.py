@@ -12,6 +12,7 @@ import re
 
 import nbformat
 
+from grader import syntax
 from grader._exceptions import ConfigError
 
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION\s*$")
@@ -28,7 +29,7 @@ def _tasks(source: str) -> dict[int, str]:
         for line in range(fn.lineno, (fn.end_lineno or fn.lineno) + 1):
             tasks.setdefault(line, f"{owner}: {task}")
 
-    for node in ast.parse(source).body:
+    for node in syntax.parse(source).body:
         if isinstance(node, ast.ClassDef):
             class_doc = ast.get_docstring(node) or ""
             for item in node.body:
@@ -63,13 +64,13 @@ def strip_solution(source: str, *, filename: str = "solution.py") -> str:
     if inside is not None:
         raise ConfigError(f"{filename}:{inside}: BEGIN SOLUTION never ended")
     stub = "\n".join(out).rstrip() + "\n"
-    ast.parse(stub)  # the stub must stay valid Python
+    syntax.parse(stub)  # the stub must stay valid Python
     return stub
 
 
 def _segments(stub: str) -> list[tuple[str, str]]:
     """Split a stub module into ('markdown'|'code', text) cells: imports, then one cell a definition."""
-    tree = ast.parse(stub)
+    tree = syntax.parse(stub)
     lines = stub.splitlines()
     cells: list[tuple[str, str]] = []
     body = tree.body

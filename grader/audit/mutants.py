@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from grader import syntax
 from grader.exercise import Exercise
 from grader.mistakes import apply, load_catalogue
 
@@ -167,7 +168,7 @@ def _returns_tensor(tree: ast.Module, function: str) -> bool:
 
 def generic_mutants(source: str, functions: list[str]) -> list[Mutant]:
     lines = source.splitlines(keepends=True)
-    tree = ast.parse(source)
+    tree = syntax.parse(source)
     defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     mutants: list[Mutant] = []
     for function in functions:

@@ -26,6 +26,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from grader import syntax
 from grader.audit.mutants import Mutant
 from grader.exercise import Exercise
 from grader.grading import Options, grade, run_limits, secret_folders
@@ -73,7 +74,7 @@ def _uses(exercise: Exercise) -> dict[str, set[str]]:
     """Test function name -> the graded functions its `@pytest.mark.uses(...)` names."""
     found: dict[str, set[str]] = {}
     for path in exercise.hidden_tests:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = syntax.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if not isinstance(node, ast.FunctionDef):
                 continue
@@ -123,13 +124,13 @@ def reach(exercise: Exercise, graded: list[str]) -> dict[str, set[str]]:
     these call in turn."""
     source = exercise.solution_path.read_text(encoding="utf-8")
     calls: dict[str, set[str]] = {}
-    for node in ast.parse(source).body:
+    for node in syntax.parse(source).body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in graded:
             names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
             calls[node.name] = (names & set(graded)) - {node.name}
     found: dict[str, set[str]] = {}
     for path in exercise.hidden_tests:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = syntax.parse(path.read_text(encoding="utf-8"))
         functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
         for name, node in functions.items():
             if not name.startswith("test"):

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from grader import syntax
 from grader.similar.sources import cells_of
 
 K = 16  # characters of normalised code in a fingerprint's k-gram
@@ -44,7 +45,7 @@ def functions_of(text: str, graded: set[str]) -> dict[str, Function]:
     helpers: dict[str, ast.stmt] = {}
     for label, source in cells_of(text):
         try:
-            tree = ast.parse(source)
+            tree = syntax.parse(source)
         except (SyntaxError, ValueError):
             continue
         lines = source.splitlines()
