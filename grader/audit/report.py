@@ -73,6 +73,68 @@ def document(
     }
 
 
+def _function_row(function: str, group: list[Outcome]) -> tuple[str, ...]:
+    survived = sum(not o.caught and not o.mutant.equivalent for o in group)
+    equivalent = sum(o.mutant.equivalent for o in group)
+    odd = sum(o.mutant.equivalent and o.caught for o in group)
+    cascades = sum(any(not c.declared for c in o.cascades) for o in group)
+    declared = sum(bool(o.cascades) for o in group) - cascades
+    return (
+        function,
+        str(len(group)),
+        str(sum(o.caught and not o.mutant.equivalent for o in group)),
+        f"[bold red]{survived}[/]" if survived else "0",
+        f"{equivalent}" + (f" [yellow]({odd} caught)[/]" if odd else ""),
+        (f"[yellow]{cascades}[/]" if cascades else "0")
+        + (f" [dim]({declared} declared)[/]" if declared else ""),
+    )
+
+
+def _function_table(outcomes: list[Outcome], functions: list[str]) -> Table:
+    table = Table(title="Mutants of the reference, by function", title_justify="left")
+    columns = ("function", "mutants", "caught", "survived", "equivalent", "cascades")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "function" else "right")
+    by_function: dict[str, list[Outcome]] = {f: [] for f in functions}
+    for o in outcomes:
+        by_function.setdefault(o.mutant.function, []).append(o)
+    for function, group in by_function.items():
+        if group:
+            table.add_row(*_function_row(function, group))
+    return table
+
+
+def _print_verdict(console: Console, o: Outcome) -> None:
+    m = o.mutant
+    if not o.caught and not m.equivalent:
+        console.print(
+            f"[bold red]survived[/] {escape(m.id)} ({escape(m.says)}), line {m.line}: "
+            f"[dim]{escape(m.before)}[/] -> {escape(m.after)}"
+        )
+    elif o.caught and m.equivalent:
+        console.print(
+            f"[yellow]declared equivalent but caught[/] {escape(m.id)} ({escape(m.says)}): "
+            + escape(o.own[0].reason)
+        )
+    if o.error:
+        console.print(f"[red]could not grade[/] {escape(m.id)}: {escape(o.error)}")
+
+
+def _print_losses(console: Console, o: Outcome, *, messages: bool) -> None:
+    m = o.mutant
+    for lost in o.cascades:
+        how = "declared dependency" if lost.declared else "[yellow]cascade[/]"
+        console.print(
+            f"{how}: {escape(m.id)} in {escape(m.function)} cost {escape(lost.test)} "
+            f"{lost.lost:g} point(s): {escape(lost.reason)}"
+        )
+    if messages and o.caught:
+        for lost in o.own:
+            console.print(
+                f"  {escape(m.id)}: {escape(lost.test)} -{lost.lost:g}: {escape(lost.reason)}"
+            )
+
+
 def render(
     console: Console,
     outcomes: list[Outcome],
@@ -83,57 +145,10 @@ def render(
     cpu: float | None = None,
     messages: bool = False,
 ) -> None:
-    table = Table(title="Mutants of the reference, by function", title_justify="left")
-    columns = ("function", "mutants", "caught", "survived", "equivalent", "cascades")
-    for column in columns:
-        table.add_column(column, justify="left" if column == "function" else "right")
-    by_function: dict[str, list[Outcome]] = {f: [] for f in functions}
+    console.print(_function_table(outcomes, functions))
     for o in outcomes:
-        by_function.setdefault(o.mutant.function, []).append(o)
-    for function, group in by_function.items():
-        if not group:
-            continue
-        survived = sum(not o.caught and not o.mutant.equivalent for o in group)
-        equivalent = sum(o.mutant.equivalent for o in group)
-        odd = sum(o.mutant.equivalent and o.caught for o in group)
-        cascades = sum(any(not c.declared for c in o.cascades) for o in group)
-        declared = sum(bool(o.cascades) for o in group) - cascades
-        table.add_row(
-            function,
-            str(len(group)),
-            str(sum(o.caught and not o.mutant.equivalent for o in group)),
-            f"[bold red]{survived}[/]" if survived else "0",
-            f"{equivalent}" + (f" [yellow]({odd} caught)[/]" if odd else ""),
-            (f"[yellow]{cascades}[/]" if cascades else "0")
-            + (f" [dim]({declared} declared)[/]" if declared else ""),
-        )
-    console.print(table)
-
-    for o in outcomes:
-        m = o.mutant
-        if not o.caught and not m.equivalent:
-            console.print(
-                f"[bold red]survived[/] {escape(m.id)} ({escape(m.says)}), line {m.line}: "
-                f"[dim]{escape(m.before)}[/] -> {escape(m.after)}"
-            )
-        elif o.caught and m.equivalent:
-            console.print(
-                f"[yellow]declared equivalent but caught[/] {escape(m.id)} ({escape(m.says)}): "
-                + escape(o.own[0].reason)
-            )
-        if o.error:
-            console.print(f"[red]could not grade[/] {escape(m.id)}: {escape(o.error)}")
-        for lost in o.cascades:
-            how = "declared dependency" if lost.declared else "[yellow]cascade[/]"
-            console.print(
-                f"{how}: {escape(m.id)} in {escape(m.function)} cost {escape(lost.test)} "
-                f"{lost.lost:g} point(s): {escape(lost.reason)}"
-            )
-        if messages and o.caught:
-            for lost in o.own:
-                console.print(
-                    f"  {escape(m.id)}: {escape(lost.test)} -{lost.lost:g}: {escape(lost.reason)}"
-                )
+        _print_verdict(console, o)
+        _print_losses(console, o, messages=messages)
     total = non_equivalent(outcomes)
     equivalent = sum(o.mutant.equivalent for o in outcomes)
     console.print(

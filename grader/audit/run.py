@@ -118,38 +118,53 @@ def _names_used(node: ast.AST, holder: str) -> set[str]:
     }
 
 
-def reach(exercise: Exercise, graded: list[str]) -> dict[str, set[str]]:
-    """Test function name -> every graded function a run of it can call: those its code (and the
-    module-level helpers it calls) names as `sub.NAME`, and those the reference's versions of
-    these call in turn."""
-    source = exercise.solution_path.read_text(encoding="utf-8")
+def _reference_calls(source: str, graded: list[str]) -> dict[str, set[str]]:
+    """Graded function of the reference -> the other graded functions its code names."""
     calls: dict[str, set[str]] = {}
     for node in syntax.parse(source).body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in graded:
             names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
             calls[node.name] = (names & set(graded)) - {node.name}
+    return calls
+
+
+def _sub_names_through_helpers(name: str, functions: dict[str, ast.FunctionDef]) -> set[str]:
+    """`NAME` of every `sub.NAME` in the test `name` and the helpers of its file it calls."""
+    seen, stack, used = {name}, [functions[name]], set()
+    while stack:
+        current = stack.pop()
+        used |= _names_used(current, "sub")
+        for n in ast.walk(current):
+            if isinstance(n, ast.Name) and n.id in functions and n.id not in seen:
+                seen.add(n.id)
+                stack.append(functions[n.id])
+    return used
+
+
+def _graded_closure(used: set[str], graded: list[str], calls: dict[str, set[str]]) -> set[str]:
+    """The graded functions among `used` and every graded function they call in turn."""
+    closure, todo = set(), [u for u in used if u in graded]
+    while todo:
+        f = todo.pop()
+        if f not in closure:
+            closure.add(f)
+            todo.extend(calls.get(f, ()))
+    return closure
+
+
+def reach(exercise: Exercise, graded: list[str]) -> dict[str, set[str]]:
+    """Test function name -> every graded function a run of it can call: those its code (and the
+    module-level helpers it calls) names as `sub.NAME`, and those the reference's versions of
+    these call in turn."""
+    calls = _reference_calls(exercise.solution_path.read_text(encoding="utf-8"), graded)
     found: dict[str, set[str]] = {}
     for path in exercise.hidden_tests:
         tree = syntax.parse(path.read_text(encoding="utf-8"))
         functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-        for name, node in functions.items():
-            if not name.startswith("test"):
-                continue
-            seen, stack, used = {name}, [node], set()
-            while stack:  # the test and the helpers of the file it calls
-                current = stack.pop()
-                used |= _names_used(current, "sub")
-                for n in ast.walk(current):
-                    if isinstance(n, ast.Name) and n.id in functions and n.id not in seen:
-                        seen.add(n.id)
-                        stack.append(functions[n.id])
-            closure, todo = set(), [u for u in used if u in graded]
-            while todo:
-                f = todo.pop()
-                if f not in closure:
-                    closure.add(f)
-                    todo.extend(calls.get(f, ()))
-            found[name] = closure
+        for name in functions:
+            if name.startswith("test"):
+                used = _sub_names_through_helpers(name, functions)
+                found[name] = _graded_closure(used, graded, calls)
     return found
 
 
