@@ -219,6 +219,58 @@ class CodeIndex:
         return [(name, sim) for _, name, sim in sorted(out, key=lambda x: -x[0])]
 
 
+def _written_functions(
+    text: str | None,
+    wanted: set[str],
+    stub_functions: dict[str, Function],
+    boiler: dict[str, np.ndarray],
+) -> dict[str, Function]:
+    """One student's graded functions, fingerprinted without the stub's boilerplate; a function
+    left as the stub wrote it is not theirs and is left out."""
+    mine = functions_of(text, wanted) if text else {}
+    for name, f in list(mine.items()):
+        stub_f = stub_functions.get(name)
+        if stub_f is not None and f.normal == stub_f.normal:
+            del mine[name]  # the untouched stub: nothing written
+            continue
+        f.hashes = fingerprint(f.normal, boiler.get(name))
+    return mine
+
+
+def _holders(students: list[dict[str, Function]]) -> dict[tuple[str, int], list[int]]:
+    """(function, fingerprint) -> the students whose function holds it."""
+    holders: dict[tuple[str, int], list[int]] = {}
+    for s, mine in enumerate(students):
+        for name, f in mine.items():
+            for h in f.hashes:
+                holders.setdefault((name, h), []).append(s)
+    return holders
+
+
+def _mass(
+    students: list[dict[str, Function]], graded: list[str], weights: dict[tuple[str, int], float]
+) -> np.ndarray:
+    """Students x graded functions: the weight of the fingerprints each function holds."""
+    col = {name: j for j, name in enumerate(graded)}
+    mass = np.zeros((len(students), len(graded)))
+    for s, mine in enumerate(students):
+        for name, f in mine.items():
+            mass[s, col[name]] = sum(weights.get((name, h), 0.0) for h in f.hashes)
+    return mass
+
+
+def _shared(
+    n: int, holders: dict[tuple[str, int], list[int]], weights: dict[tuple[str, int], float]
+) -> np.ndarray:
+    """Students x students: the weight of the fingerprints both hold, summed over functions."""
+    shared = np.zeros((n, n))
+    for key, who in holders.items():
+        if len(who) >= 2 and key in weights:
+            idx = np.array(who)
+            shared[np.ix_(idx, idx)] += weights[key]
+    return shared
+
+
 def index_class(sources: list[str | None], graded: list[str], stub: str | None) -> CodeIndex:
     """Fingerprint every student's graded functions; weigh each fingerprint by its rarity."""
     wanted = set(graded)
@@ -227,32 +279,11 @@ def index_class(sources: list[str | None], graded: list[str], stub: str | None) 
         name: np.array(sorted(fingerprint(f.normal)), dtype=np.int64)
         for name, f in stub_functions.items()
     }
-    students: list[dict[str, Function]] = []
-    for text in sources:
-        mine = functions_of(text, wanted) if text else {}
-        for name, f in list(mine.items()):
-            stub_f = stub_functions.get(name)
-            if stub_f is not None and f.normal == stub_f.normal:
-                del mine[name]  # the untouched stub: nothing written
-                continue
-            f.hashes = fingerprint(f.normal, boiler.get(name))
-        students.append(mine)
+    students = [_written_functions(text, wanted, stub_functions, boiler) for text in sources]
     n = len(students)
     cap = max(4, n // 5)  # held by more than a fifth of the class: the course's idiom, not a copy
-    holders: dict[tuple[str, int], list[int]] = {}
-    for s, mine in enumerate(students):
-        for name, f in mine.items():
-            for h in f.hashes:
-                holders.setdefault((name, h), []).append(s)
+    holders = _holders(students)
     weights = {key: math.log(n / len(who)) for key, who in holders.items() if len(who) <= cap}
-    col = {name: j for j, name in enumerate(graded)}
-    mass = np.zeros((n, len(graded)))
-    for s, mine in enumerate(students):
-        for name, f in mine.items():
-            mass[s, col[name]] = sum(weights.get((name, h), 0.0) for h in f.hashes)
-    shared = np.zeros((n, n))
-    for key, who in holders.items():
-        if len(who) >= 2 and key in weights:
-            idx = np.array(who)
-            shared[np.ix_(idx, idx)] += weights[key]
+    mass = _mass(students, graded, weights)
+    shared = _shared(n, holders, weights)
     return CodeIndex(list(graded), weights, students, mass, shared)

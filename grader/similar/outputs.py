@@ -147,30 +147,44 @@ def relation(expected: Any, got: Any) -> str:
     if isinstance(expected, bool) or isinstance(got, bool):
         return f"{type(got).__name__} {got!r}" if isinstance(got, bool) else "type"
     if isinstance(expected, int | float) and isinstance(got, int | float):
-        if type(expected) is not type(got):
-            return f"type {type(got).__name__}"
-        return _values(torch.tensor([float(expected)]), torch.tensor([float(got)]))
+        return _number_relation(expected, got)
     if type(expected) is not type(got):
         return f"type {type(got).__name__}"
     if isinstance(expected, list | tuple):
-        if len(expected) != len(got):
-            return f"length{'+' if len(got) > len(expected) else '-'}"
-        for k, (e, g) in enumerate(zip(expected, got, strict=True)):
-            if _differs(e, g):
-                return f"[{k}] {relation(e, g)}"
-        return "same"
+        return _sequence_relation(expected, got)
     if isinstance(expected, dict):
-        missing, extra = (
-            sorted(set(expected) - set(got), key=str),
-            sorted(set(got) - set(expected), key=str),
-        )
-        if missing or extra:
-            return "keys" + "".join(f" -{k}" for k in missing) + "".join(f" +{k}" for k in extra)
-        for k in sorted(expected, key=str):
-            if _differs(expected[k], got[k]):
-                return f"[{k}] {relation(expected[k], got[k])}"
-        return "same"
+        return _dict_relation(expected, got)
     return "other value"
+
+
+def _number_relation(expected: int | float, got: int | float) -> str:
+    if type(expected) is not type(got):
+        return f"type {type(got).__name__}"
+    return _values(torch.tensor([float(expected)]), torch.tensor([float(got)]))
+
+
+def _sequence_relation(expected: list[Any] | tuple[Any, ...], got: Any) -> str:
+    """A length that differs, else the first item that differs and how."""
+    if len(expected) != len(got):
+        return f"length{'+' if len(got) > len(expected) else '-'}"
+    for k, (e, g) in enumerate(zip(expected, got, strict=True)):
+        if _differs(e, g):
+            return f"[{k}] {relation(e, g)}"
+    return "same"
+
+
+def _dict_relation(expected: dict[Any, Any], got: dict[Any, Any]) -> str:
+    """Keys missing or extra, else the first value (by key) that differs and how."""
+    missing, extra = (
+        sorted(set(expected) - set(got), key=str),
+        sorted(set(got) - set(expected), key=str),
+    )
+    if missing or extra:
+        return "keys" + "".join(f" -{k}" for k in missing) + "".join(f" +{k}" for k in extra)
+    for k in sorted(expected, key=str):
+        if _differs(expected[k], got[k]):
+            return f"[{k}] {relation(expected[k], got[k])}"
+    return "same"
 
 
 def _differs(expected: Any, got: Any) -> bool:
