@@ -222,11 +222,10 @@ def render(result: GradeResult, console: Console, *, verbose: bool = False) -> N
     console.print(compact(result))
 
 
-def compact(result: GradeResult) -> Group:
-    lines: list[object] = []
+def _score_lines(result: GradeResult) -> list[Text]:
+    """The title, the score (and what the hidden tests left ungraded), and the score per part."""
     head = Text(f"{result.title}", style="bold")
     head.append(f" · {result.submission}", style="dim")
-    lines.append(head)
     style = "green" if result.score == result.max_score else ("yellow" if result.score else "red")
     score = Text(
         f"{_points(result.score)} / {_points(result.max_score)} points", style="bold " + style
@@ -237,48 +236,59 @@ def compact(result: GradeResult) -> Group:
             f"{_points(result.max_score)} points not graded (they run when your instructor grades)",
             style="yellow",
         )
-    lines.append(score)
     parts = Text("Parts: ", style="dim")
     for i, part in enumerate(result.parts):
         if i:
             parts.append(" · ", style="dim")
         parts.append(f"{part.name} {_points(part.score)}/{_points(part.max_score)}")
-    lines.append(parts)
-    if (first := fix_first(result)) is not None:
-        lines += [Text(""), first]
-    if result.load_errors:
-        lines.append(Text("Cells or lines that raised while loading (their names may be missing):"))
-        for e in result.load_errors[:5]:
-            text = Text(f"  {e.where or e.label}: ", style="yellow")
-            text.append(e.error)
-            if e.first_line and not e.label.startswith("cell "):
-                text.append(f"  (the cell starting `{e.first_line}`)", style="dim")
-            lines.append(text)
-        if len(result.load_errors) > 5:
-            lines.append(Text(f"  … and {len(result.load_errors) - 5} more", style="dim"))
+    return [head, score, parts]
+
+
+def _load_error_lines(result: GradeResult) -> list[Text]:
+    """The first five cells or lines that raised while loading, and how many more did."""
+    if not result.load_errors:
+        return []
+    lines = [Text("Cells or lines that raised while loading (their names may be missing):")]
+    for e in result.load_errors[:5]:
+        text = Text(f"  {e.where or e.label}: ", style="yellow")
+        text.append(e.error)
+        if e.first_line and not e.label.startswith("cell "):
+            text.append(f"  (the cell starting `{e.first_line}`)", style="dim")
+        lines.append(text)
+    if len(result.load_errors) > 5:
+        lines.append(Text(f"  … and {len(result.load_errors) - 5} more", style="dim"))
+    return lines
+
+
+def _test_sections(result: GradeResult) -> list[object]:
+    """The public, then the hidden tests by function; one line when every test failed alike."""
     if result.error:
-        lines.append(
+        return [
             Text(f"Every test failed for this reason ({len(result.tests)} tests).", style="dim")
-        )
-    else:
-        rows = function_rows(result)
-        public = [r for r in rows if r.visibility is Visibility.visible]
-        hidden = [r for r in rows if r.visibility is Visibility.hidden]
-        seen: set[tuple[str, str]] = set()
-        if public:
-            lines += [Text(""), *_section("Public tests", public, seen)]
-        if hidden:
-            lines += [Text(""), *_section("Hidden tests", hidden, seen)]
-    lines.append(Text(""))
+        ]
+    lines: list[object] = []
+    rows = function_rows(result)
+    public = [r for r in rows if r.visibility is Visibility.visible]
+    hidden = [r for r in rows if r.visibility is Visibility.hidden]
+    seen: set[tuple[str, str]] = set()
+    if public:
+        lines += [Text(""), *_section("Public tests", public, seen)]
+    if hidden:
+        lines += [Text(""), *_section("Hidden tests", hidden, seen)]
+    return lines
+
+
+def _footer_lines(result: GradeResult) -> list[Text]:
+    """Test counts, devices and time; then flags, notes and protections where there are any."""
     failed = sum(1 for t in result.tests if t.status is Status.failed)
-    lines.append(
+    lines = [
         Text(
             f"{len(result.tests)} tests: {len(result.tests) - failed} passed, {failed} failed · "
             f"devices: {', '.join(result.devices)} · {result.duration_s:.1f} s · "
             "--verbose shows every test",
             style="dim",
         )
-    )
+    ]
     if result.flags:
         lines.append(Text("noted: " + "; ".join(result.flags), style="magenta"))
     for note in result.notes:
@@ -292,6 +302,17 @@ def compact(result: GradeResult) -> Group:
                 overflow="ellipsis",
             )
         )
+    return lines
+
+
+def compact(result: GradeResult) -> Group:
+    lines: list[object] = [*_score_lines(result)]
+    if (first := fix_first(result)) is not None:
+        lines += [Text(""), first]
+    lines += _load_error_lines(result)
+    lines += _test_sections(result)
+    lines.append(Text(""))
+    lines += _footer_lines(result)
     return Group(*lines)  # type: ignore[arg-type]
 
 
