@@ -204,23 +204,34 @@ def unusable(submission: Submission, names: set[str]) -> str | None:
     the student gets this message instead of the same failure once per test.
     """
     if submission.kind == "py":
-        cell = submission.cells[0]
-        if not cell.source.strip():
-            return (
-                f"{cell.label} is empty: write your code into it (or grade the file you worked in)"
-            )
-        try:
-            parse(cell.source)
-        except SyntaxError as exc:
-            return (
-                f"{cell.label}, line {exc.lineno}: SyntaxError: {exc.msg}"
-                + _show_line(cell.source, exc.lineno, exc.offset)
-                + "\nA file that does not compile cannot run at all: fix this line, then grade again."
-            )
-        except ValueError as exc:  # NUL bytes
-            return f"{cell.label}: {exc}"
+        why = _py_cannot_run(submission.cells[0])
+        if why is not None:
+            return why
     elif not submission.cells:
         return f"{submission.path.name} has no code cells: was it saved?"
+    return _defines_none_of(submission, names)
+
+
+def _py_cannot_run(cell: Cell) -> str | None:
+    """Why the one cell of a .py file cannot run at all (empty, does not compile), or None."""
+    if not cell.source.strip():
+        return f"{cell.label} is empty: write your code into it (or grade the file you worked in)"
+    try:
+        parse(cell.source)
+    except SyntaxError as exc:
+        return (
+            f"{cell.label}, line {exc.lineno}: SyntaxError: {exc.msg}"
+            + _show_line(cell.source, exc.lineno, exc.offset)
+            + "\nA file that does not compile cannot run at all: fix this line, then grade again."
+        )
+    except ValueError as exc:  # NUL bytes
+        return f"{cell.label}: {exc}"
+    return None
+
+
+def _defines_none_of(submission: Submission, names: set[str]) -> str | None:
+    """Why no cell of `submission` that compiles defines any of `names`, or None when one does
+    (or when a star import may)."""
     defined: set[str] = set()
     broken: list[str] = []
     for cell in submission.cells:
@@ -231,27 +242,46 @@ def unusable(submission: Submission, names: set[str]) -> str | None:
             continue
         except ValueError:
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
-                return None  # `from helpers import *` may define anything
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                defined.add(node.name)
-            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                defined.add(node.id)
-            elif isinstance(node, ast.alias):
-                defined.add((node.asname or node.name).split(".")[0])
+        found = _names_defined(tree)
+        if found is None:
+            return None
+        defined |= found
     if defined & names:
         return None
-    listed = ", ".join(sorted(names)[:4]) + (", …" if len(names) > 4 else "")
     where = submission.path.name
     if broken:
         return f"{where}: no cell that compiles defines any of this exercise's names; " + "; ".join(
             broken[:3]
         )
+    listed = ", ".join(sorted(names)[:4]) + (", …" if len(names) > 4 else "")
     return (
         f"{where} defines none of this exercise's names ({listed}): "
         "is it the right file (not another exercise's, not an empty copy)?"
     )
+
+
+def _names_defined(tree: ast.AST) -> set[str] | None:
+    """Every name `tree` defines or imports; None when it has a star import, which may define
+    anything (`from helpers import *`)."""
+    defined: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            return None
+        name = _name_bound(node)
+        if name is not None:
+            defined.add(name)
+    return defined
+
+
+def _name_bound(node: ast.AST) -> str | None:
+    """The name `node` binds on its own: a def or class, an assigned name, an import's alias."""
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return node.name
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+        return node.id
+    if isinstance(node, ast.alias):
+        return (node.asname or node.name).split(".")[0]
+    return None
 
 
 def _show_line(source: str, line: int | None, offset: int | None) -> str:
