@@ -34,6 +34,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import importlib
+import importlib.util
 import json
 import os
 import resource
@@ -403,6 +405,7 @@ class Worker:
 def serve(control: int, status: int, scratch: Path) -> None:
     boot()
     _exercise_torch()
+    _preload_plotting()
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -432,6 +435,16 @@ def serve(control: int, status: int, scratch: Path) -> None:
         }
     )
     os._exit(1)
+
+
+def _preload_plotting() -> None:
+    """Import matplotlib's pyplot once in the worker where it is installed: nearly every notebook
+    imports it, and each forked child would otherwise pay the half second it takes (its font
+    cache built in the child's empty home included). Where it is missing, the shim stands in."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return
+    with contextlib.suppress(Exception):
+        importlib.import_module("matplotlib.pyplot")
 
 
 def main(argv: list[str]) -> None:
