@@ -42,7 +42,9 @@ def _digest(text: str) -> str:
 def is_untouched_stub(exercise: Exercise, path: Path) -> bool:
     try:
         stubs = json.loads(exercise.public_golden_path.read_text(encoding="utf-8")).get("stubs", {})
-        return stubs.get(path.name) == _digest(path.read_text(encoding="utf-8"))
+        # by suffix, not name: a class download renames the stub (hana.py, Anna_ex2.ipynb)
+        stub = f"{exercise.config.module}{path.suffix}"
+        return stubs.get(stub) == _digest(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
 
@@ -139,8 +141,18 @@ def golden_drift(path: Path, fresh: dict[str, Any]) -> str:
         if len(before["checks"]) != len(test["checks"]):
             return f"{key}: number of checks changed"
         for a, b in zip(before["checks"], test["checks"], strict=True):
-            if {k: v for k, v in a.items() if k != "v"} != {k: v for k, v in b.items() if k != "v"}:
+            if {k: v for k, v in a.items() if k not in ("v", "wrong")} != {
+                k: v for k, v in b.items() if k not in ("v", "wrong")
+            }:
                 return f"{key}: check rules changed"
-            if compare(decode(a["v"]), decode(b["v"]), rtol=1e-6, atol=1e-7) is not None:
-                return f"{key}: golden values changed"
+            pairs = [(a["v"], b["v"])]
+            old_wrong, new_wrong = a.get("wrong", []), b.get("wrong", [])
+            if [(w["id"], w["says"]) for w in old_wrong] != [
+                (w["id"], w["says"]) for w in new_wrong
+            ]:
+                return f"{key}: named mistakes changed"
+            pairs += [(w["v"], n["v"]) for w, n in zip(old_wrong, new_wrong, strict=True)]
+            for old_value, new_value in pairs:
+                if compare(decode(old_value), decode(new_value), rtol=1e-6, atol=1e-7) is not None:
+                    return f"{key}: golden values changed"
     return ""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from grader import tamper
 from grader._exceptions import SubmissionError
 from grader.exercise import Exercise
+from grader.how import loops_in
 from grader.result import GradeResult, LoadError, TestResult
 from grader.runner import PLAN, ChildRunner, Observation, Plan, RunLimits, TestFile, test_sources
 from grader.sandbox import Sandbox
@@ -143,6 +144,7 @@ def grade(
         tamper.scan(submission.cells) if submission is not None else []
     )  # (a cold child is still booting)
     static = forbidden_in(written, config.forbidden_calls())
+    loops = loops_in(written, vectorised(sets))
     definitions = submission.definitions() if submission is not None else {}
     obs = Observation()
     load_errors: list[LoadError] = []
@@ -173,6 +175,7 @@ def grade(
         sets,
         obs,
         static=static,
+        loops=loops,
         error=error,
         error_kind=error_kind,
         load_errors=load_errors,
@@ -183,6 +186,12 @@ def grade(
     )
     result.definitions = definitions
     result.variant = variant.index if variant is not None else None
+    if hidden and runnable and submission is not None:  # what `grade similar` compares
+        from grader.similar.outputs import fingerprints
+        from grader.similar.sources import kept_text
+
+        result.outputs = fingerprints(sets, obs, judge)
+        result.source = kept_text(written, submission.kind)
     return result
 
 
@@ -204,6 +213,11 @@ def forbidden_in(cells: list[Cell], forbidden: dict[str, list[str]]) -> dict[str
                     f"{use.name} ({place}), which this exercise forbids here"
                 )
     return found
+
+
+def vectorised(sets: list[GoldenSet]) -> set[str]:
+    """Graded names a test wants computed without Python loops (`@pytest.mark.how("vectorised")`)."""
+    return {t.tags[0] for s in sets for t in s.tests.values() if "vectorised" in t.how and t.tags}
 
 
 def plan_of(sets: list[GoldenSet], devices: list[str]) -> Plan:
@@ -233,6 +247,7 @@ def _result(
     obs: Observation,
     *,
     static: dict[str, list[str]],
+    loops: dict[str, list[str]],
     error: str,
     error_kind: str,
     load_errors: list[LoadError],
@@ -241,13 +256,15 @@ def _result(
     protections: list[str],
     started: float,
 ) -> GradeResult:
-    from grader.judge import Judge, parts
+    from grader.judge import Judge, dependency_hints, parts
 
     assert isinstance(judge, Judge)
     config = exercise.config
     tests: list[TestResult] = []
     for gset in sets:
-        tests += judge.grade(gset, obs, load_failure=error, static=static)
+        tests += judge.grade(gset, obs, load_failure=error, static=static, loops=loops)
+    if not error:  # every test failed for the same reason: no test's failure comes from another's
+        dependency_hints(sets, tests)
     graded_by_part: dict[str, float] = {}
     for t in tests:
         graded_by_part[t.part] = graded_by_part.get(t.part, 0.0) + t.max_score
