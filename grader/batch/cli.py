@@ -19,7 +19,7 @@ from rich.progress import (
 
 from grader._exceptions import GraderError
 from grader.batch.run import Batch, Entry, summary_rows, write_atomic
-from grader.exercise import find_exercise
+from grader.exercise import Exercise, find_exercise
 from grader.grading import Options
 from grader.reports import classbook
 
@@ -71,11 +71,33 @@ def parser() -> argparse.ArgumentParser:
         help="keep the score of a submission with evidence of "
         "tampering (audit or source flags) out of the gradebook and worksheet, as 'needs review'",
     )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="grade on this Dask cluster's workers (see docs/cluster.md)",
+    )
+    where.add_argument(
+        "--cluster",
+        choices=["local", "slurm", "pbs", "sge", "lsf", "htcondor", "oar", "moab"],
+        help="start a Dask cluster and grade on it: 'local' (--jobs workers on this machine), "
+        "or workers started by a job queue (needs dask-jobqueue)",
+    )
+    p.add_argument(
+        "--cluster-config",
+        type=Path,
+        metavar="TOML",
+        help="the job queue's options, e.g. cores, memory, queue, walltime, and workers "
+        "(default: dask-jobqueue's own configuration)",
+    )
     return p
 
 
 def main(argv: list[str], console: Console) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.cluster_config is not None and args.cluster in (None, "local"):
+        p.error("--cluster-config goes with --cluster slurm (or another job queue)")
     if args.jobs < 1:
         raise GraderError(f"--jobs must be at least 1 (not {args.jobs})")
     exercise = find_exercise(args.exercise)
@@ -96,20 +118,28 @@ def main(argv: list[str], console: Console) -> int:
         run_all_cells=args.run_all_cells,
         hide=[args.submissions.resolve()],
     )
-    batch = Batch(exercise, out, options, jobs=args.jobs, force=args.force)
+    if args.scheduler or args.cluster:  # (dask only imported here: the local path stays as fast)
+        from grader.batch.cluster import ClusterBatch, Target
+
+        target = Target(args.scheduler, args.cluster, args.cluster_config, workers=args.jobs)
+        batch: Batch = ClusterBatch(exercise, out, options, force=args.force, target=target)
+    else:
+        batch = Batch(exercise, out, options, jobs=args.jobs, force=args.force)
     with tempfile.TemporaryDirectory(prefix="grade-class-") as workdir:
         students = batch.students(args.submissions, Path(workdir))
         if not students:
             raise GraderError(f"no submissions found in {args.submissions}")
         entries = _run_with_progress(batch, students, console)
-    return _write_outputs(
-        exercise.config.title,
-        [p.name for p in exercise.config.parts],
-        entries,
-        out,
-        console,
-        hold_flagged=args.hold_flagged,
-    )
+        # while an unpacked class zip is still there: the summary reads the submissions' bytes
+        return _write_outputs(
+            exercise.config.title,
+            [p.name for p in exercise.config.parts],
+            entries,
+            out,
+            console,
+            hold_flagged=args.hold_flagged,
+            exercise=exercise,
+        )
 
 
 def _run_with_progress(batch: Batch, students: list, console: Console) -> list[Entry]:
@@ -152,23 +182,30 @@ def _write_outputs(
     console: Console,
     *,
     hold_flagged: bool = False,
+    exercise: Exercise | None = None,
 ) -> int:
-    rows = summary_rows(entries, hold_flagged=hold_flagged)
+    rows = summary_rows(entries, hold_flagged=hold_flagged, exercise=exercise)
     write_atomic(out / "gradebook.csv", classbook.gradebook_csv(rows, parts))
     worksheet = classbook.moodle_worksheet_csv(rows)
     if worksheet.count("\n") > 1:
         write_atomic(out / "moodle_worksheet.csv", worksheet)
-    rates: dict[str, tuple[int, int]] = {}
-    for e in entries:
-        if e.result is None or e.status != "graded":
-            continue
-        for t in e.result.tests:
-            passed, total = rates.get(t.name, (0, 0))
-            rates[t.name] = (passed + (t.status == "passed"), total + 1)
-    stats = classbook.statistics_of(rows, rates)
+        feedback = classbook.moodle_feedback_zip(rows, out / "students")
+        (out / "moodle_feedback.zip").write_bytes(feedback)
+    rates = classbook.test_rates(
+        [e.result for e in entries if e.result is not None and e.status == "graded"]
+    )
+    stats = classbook.statistics_of(rows, rates, parts=parts)
     write_atomic(out / "summary.html", classbook.summary_html(stats, f"{title}: class summary"))
     classbook.render_summary(console, stats)
     console.print(
         f"results in {out}/: gradebook.csv, summary.html, students/<name>/(results.json, feedback.md, feedback.html)"
+        + (
+            "; for Moodle: moodle_worksheet.csv (upload grading worksheet) and moodle_feedback.zip "
+            "(upload multiple feedback files in a zip)"
+            if (out / "moodle_feedback.zip").is_file()
+            else ""
+        )
     )
+    if graded := [e.result for e in entries if e.result is not None and e.status == "graded"]:
+        console.print(f"screen for similar code: grade similar {graded[0].exercise} {out}")
     return 0

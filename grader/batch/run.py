@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__
-from grader.batch.discover import Student, discover, unpack_class_zip
+from grader.batch.discover import (
+    Student,
+    discover,
+    student_note,
+    submission_digest,
+    unpack_class_zip,
+    untouched_stub,
+)
 from grader.exercise import Exercise
 from grader.grading import Options, grade, run_limits, secret_folders
 from grader.pool import WarmWorker
@@ -110,13 +117,18 @@ def _read_record(folder: Path, want: str) -> tuple[str, GradeResult] | None:
 
 
 def _write_student(
-    folder: Path, student: Student, result: GradeResult, status: str, fp: str
+    folder: Path,
+    student: Student,
+    result: GradeResult,
+    status: str,
+    fp: str,
+    graded_on: dict[str, Any] | None = None,
 ) -> None:
     from grader.reports import gradescope, html, markdown
 
     write_atomic(folder / "results.json", gradescope.render(result))
-    write_atomic(folder / "feedback.md", markdown.render(result))
-    write_atomic(folder / "feedback.html", html.render(result))
+    write_atomic(folder / "feedback.md", markdown.render(result, student=student.name))
+    write_atomic(folder / "feedback.html", html.render(result, student=student.name))
     record = {
         "fingerprint": fp,
         "status": status,
@@ -128,6 +140,8 @@ def _write_student(
         },
         "result": result.model_dump(mode="json"),
     }
+    if graded_on is not None:  # a cluster's worker: where it ran (the instructor's record only)
+        record["graded_on"] = graded_on
     write_atomic(
         folder / RECORD, json.dumps(record)
     )  # last: its presence means the rest is complete
@@ -197,17 +211,44 @@ class Batch:
         except Exception:  # noqa: BLE001 - one student's trouble never stops the class
             import traceback
 
-            log = self.out / "errors.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("a", encoding="utf-8") as f:
-                f.write(f"--- {student.key}\n{traceback.format_exc()}\n")
-            return Entry(student, "internal error", None)
+            return self.internal_error(student, traceback.format_exc())
+
+    def internal_error(self, student: Student, text: str) -> Entry:
+        """Log a grader bug met grading `student` to errors.log; the student is graded next run."""
+        log = self.out / "errors.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as f:
+            f.write(f"--- {student.key}\n{text}\n")
+        return Entry(student, "internal error", None)
+
+    def previous(self, student: Student) -> tuple[str, Entry | None]:
+        """The student's fingerprint, and their record when it matches (unless forced)."""
+        fp = fingerprint(self.exercise, student, self.options)
+        if not self.force and (found := _read_record(self.out / "students" / student.key, fp)):
+            return fp, Entry(student, found[0], found[1], reused=True)
+        return fp, None
+
+    def finish(
+        self,
+        student: Student,
+        result: GradeResult,
+        fp: str,
+        graded_on: dict[str, Any] | None = None,
+    ) -> Entry:
+        """Write a graded submission's record (unless the batch is stopping)."""
+        status = "unusable" if result.error_kind == "unreadable" else "graded"
+        if student.note:
+            result = result.model_copy(update={"notes": [*result.notes, student.note]})
+        if self.stop.is_set():
+            return Entry(student, "interrupted", None)
+        _write_student(self.out / "students" / student.key, student, result, status, fp, graded_on)
+        return Entry(student, status, result)
 
     def _grade_one(self, student: Student) -> Entry:
         folder = self.out / "students" / student.key
-        fp = fingerprint(self.exercise, student, self.options)
-        if not self.force and (previous := _read_record(folder, fp)) is not None:
-            return Entry(student, previous[0], previous[1], reused=True)
+        fp, previous = self.previous(student)
+        if previous is not None:
+            return previous
         if student.problem or student.path is None:
             result = grade(
                 self.exercise,
@@ -280,9 +321,15 @@ class Batch:
         return sorted(entries, key=lambda e: e.student.key)
 
 
-def summary_rows(entries: list[Entry], *, hold_flagged: bool = False) -> list[dict[str, Any]]:
+def summary_rows(
+    entries: list[Entry], *, hold_flagged: bool = False, exercise: Exercise | None = None
+) -> list[dict[str, Any]]:
     """One row a student. `hold_flagged`: a graded submission with evidence of tampering keeps its
-    score out of the gradebook ("needs review") until a human has looked."""
+    score out of the gradebook ("needs review") until a human has looked. With the `exercise`
+    (and the submissions still on disk) each row also says what the class summary flags: an
+    untouched stub, the submission's digest (identical submissions), the student's note."""
+    from grader.build import is_untouched_stub
+
     rows = []
     for e in entries:
         r = e.result
@@ -304,6 +351,27 @@ def summary_rows(entries: list[Entry], *, hold_flagged: bool = False) -> list[di
                 "variant": r.variant if r else None,
                 "error": (r.error if r else "") or e.student.problem,
                 "flags": r.flags if r else [],
+                "part_max": {p.name: p.max_score for p in r.parts} if r else {},
+                "failing": list(
+                    dict.fromkeys(
+                        t.tags[0] if t.tags else t.name for t in r.tests if t.status == "failed"
+                    )
+                )
+                if r
+                else [],
+                **(
+                    {
+                        "untouched": untouched_stub(
+                            e.student,
+                            module=exercise.config.module,
+                            is_stub=lambda p: is_untouched_stub(exercise, p),
+                        ),
+                        "digest": submission_digest(e.student),
+                        "note": student_note(e.student),
+                    }
+                    if exercise is not None
+                    else {}
+                ),
             }
         )
     return rows
