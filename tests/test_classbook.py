@@ -12,19 +12,24 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import unicodedata
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, SUBMISSIONS
 
 from grader.batch.discover import discover, safe_key, unpack_class_zip
 from grader.reports import classbook
 from grader.reports.markdown import without_paths
+from grader.result import GradeResult
 
 UTF8_FLAG = 0x800
 MOODLE = "{}_{}_assignsubmission_file_"
@@ -252,3 +257,211 @@ def test_the_summary_escapes_what_students_named(tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "ex2 &amp; co" in html
     assert "href='students/Anna_M%C3%BCller_1/feedback.html'" in html
+
+
+# -- a Moodle class graded for real ----------------------------------------------------------------
+
+
+@dataclass
+class GradedClass:
+    archive: Path
+    out: Path
+    tmpdir: Path
+    output: str
+
+
+# (full name, participant id, file in the folder, its content); names without the UTF-8 flag
+CLASS = [
+    ("Anna Müller", 300001, "ex2.py", SOLUTION),
+    ("José Núñez", 300002, "ex2.py", SOLUTION),  # byte for byte Anna's
+    ("Zoë Ärger", 300003, "ex2.ipynb", STUB_NOTEBOOK),  # handed in untouched
+    ("Ola Nowak", 300004, "ex2.py", SUBMISSIONS / "bug_mse_loss.py"),
+]
+NOTE = "I used two late days, as agreed with Prof. Weiß"
+
+
+_GRADED: list[GradedClass] = []  # once per session, whichever test module asks first
+
+
+@pytest.fixture(scope="session")
+def graded_class(tmp_path_factory: pytest.TempPathFactory) -> GradedClass:
+    if not _GRADED:
+        _GRADED.append(grade_class(tmp_path_factory.mktemp("moodle-class")))
+    return _GRADED[0]
+
+
+def grade_class(base: Path) -> GradedClass:
+    members = [
+        (f"{MOODLE.format(n, i)}/{f}".encode(), False, src.read_bytes()) for n, i, f, src in CLASS
+    ]
+    members.append(
+        (f"{MOODLE.format('Anna Müller', 300001)}/readme.txt".encode(), False, NOTE.encode())
+    )
+    # an online-text submission only: not gradable, and counted as such
+    members.append(
+        (b"Kim Lee_300005_assignsubmission_onlinetext_/onlinetext.html", False, b"<p>hi</p>")
+    )
+    archive = write_zip(base / "Lab 2 - ex2-12345.zip", members)
+    out, tmpdir = base / "results", base / "tmp"
+    tmpdir.mkdir()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grader",
+            "batch",
+            "ex2",
+            str(archive),
+            "--out",
+            str(out),
+            "--jobs",
+            "2",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(tmpdir), "COLUMNS": "200", "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return GradedClass(archive, out, tmpdir, proc.stdout + proc.stderr)
+
+
+def gradebook(out: Path) -> dict[str, dict[str, str]]:
+    rows = csv.DictReader(io.StringIO((out / "gradebook.csv").read_text(encoding="utf-8")))
+    return {r["full_name"]: r for r in rows}
+
+
+@pytest.mark.slow
+def test_the_gradebook_and_worksheet_keep_the_names(graded_class: GradedClass) -> None:
+    book = gradebook(graded_class.out)
+    assert set(book) == {n for n, *_ in CLASS} | {"Kim Lee"}
+    assert book["Anna Müller"]["student"] == "Anna_Müller_300001"
+    assert (graded_class.out / "students" / "Anna_Müller_300001" / "feedback.html").is_file()
+    assert (book["Anna Müller"]["score"], book["Ola Nowak"]["score"]) == ("100", "97")
+    sheet = {
+        r["Full name"]: r
+        for r in csv.DictReader(
+            io.StringIO((graded_class.out / "moodle_worksheet.csv").read_text(encoding="utf-8"))
+        )
+    }
+    assert set(sheet) == set(book)
+    assert sheet["Ola Nowak"]["Identifier"] == "Participant 300004"
+    comment = sheet["Ola Nowak"]["Feedback comments"]
+    assert comment.startswith("97/100 (Tensors 20/20, Autograd 20/20, Models 20/20, Losses 17/20")
+    assert comment.endswith("Failing: mse_loss")
+    assert sheet["Anna Müller"]["Feedback comments"].startswith("100/100 (Tensors 20/20")
+    assert "not graded" in sheet["Kim Lee"]["Feedback comments"]
+
+
+@pytest.mark.slow
+def test_the_feedback_zip_is_laid_out_as_moodle_reads_it(graded_class: GradedClass) -> None:
+    with zipfile.ZipFile(graded_class.out / "moodle_feedback.zip") as zf:
+        names = zf.namelist()
+        assert all(i.flag_bits & UTF8_FLAG for i in zf.infolist() if not i.filename.isascii())
+        assert sorted(names) == sorted(
+            f"{MOODLE.format(n, i)}/feedback.html" for n, i, *_ in [*CLASS, ("Kim Lee", 300005)]
+        )
+        # each folder's file is that student's own feedback
+        for name, number, *_ in CLASS:
+            key = safe_key(f"{name}_{number}")
+            ours = (graded_class.out / "students" / key / "feedback.html").read_bytes()
+            assert zf.read(f"{MOODLE.format(name, number)}/feedback.html") == ours
+    # the folder names are the download's, byte for byte once decoded
+    with zipfile.ZipFile(graded_class.archive) as zf:
+        download = {
+            n.encode("cp437").decode("utf-8").split("/")[0].replace("onlinetext", "file")
+            for n in zf.namelist()
+        }
+    assert {n.split("/")[0] for n in names} == download
+
+
+@pytest.mark.slow
+def test_feedback_names_the_student_and_no_folder_of_the_grader(graded_class: GradedClass) -> None:
+    secret = [str(ROOT), str(graded_class.tmpdir), str(graded_class.out), "grade-class-", "/tmp/"]
+    for name, number, *_ in CLASS:
+        folder = graded_class.out / "students" / safe_key(f"{name}_{number}")
+        md = (folder / "feedback.md").read_text(encoding="utf-8")
+        page = (folder / "feedback.html").read_text(encoding="utf-8")
+        assert md.splitlines()[0].endswith(f"— {name}")
+        assert f"<h1>Exercise 2 — PyTorch basics — {name}</h1>" in page
+        for text in (md, page):
+            assert not [s for s in secret if s in text], (name, [s for s in secret if s in text])
+            assert not re.search(r"(?<![\w/.:])/(?:home|root|tmp|work|var|Users)/", text)
+
+
+@pytest.mark.slow
+def test_the_summary_lists_students_parts_tests_and_flags(graded_class: GradedClass) -> None:
+    html = (graded_class.out / "summary.html").read_text(encoding="utf-8")
+    book = gradebook(graded_class.out)
+    assert "<strong>4</strong> of 5 graded" in html
+    assert "the 1 not graded" in html and "left out" in html
+    # a student table: every student, their score and parts, a link to their feedback
+    table = html.split("<table class=students>")[1].split("</table>")[0]
+    for name, r in book.items():
+        assert escape(name) in table
+        assert f"students/{quote_key(r['student'])}/feedback.html" in table
+    anna = table.split("<tr id='Anna_Müller_300001'>")[1].split("</tr>")[0]
+    assert re.findall(r"<td class=num>([\d.]*)</td>", anna) == ["100", "20", "20", "20", "20", "20"]
+    # per-part means over the graded four: Ola lost 3 of Losses, Zoë everything
+    assert "<td>Losses</td><td class=num>14.2 / 20</td>" in html
+    assert "<td>Tensors</td><td class=num>15.0 / 20</td>" in html
+    # per-test pass rate with the most common message
+    mse = html.split("<td>test_mse_loss</td>")[1].split("</tr>")[0]
+    reasons = {
+        t.reason
+        for r in results(graded_class).values()
+        for t in r.tests
+        if t.name == "test_mse_loss"
+    }
+    assert "<td class=num>2/4</td>" in mse
+    assert re.search(r"<td>(.+)</td>$", mse)[1] in {escape(r) for r in reasons if r}
+    # histogram: a count over each bar, 3 in the top tenth, 1 in the lowest
+    counts = [int(c) for c in re.findall(r"<text class=count[^>]*>(\d+)</text>", html)]
+    assert counts == [1, 0, 0, 0, 0, 0, 0, 0, 0, 3]
+    # flags
+    anna_flags, jose_flags, zoe_flags = (
+        table.split(f"<tr id='{key}'>")[1].split("</tr>")[0]
+        for key in ("Anna_Müller_300001", "José_Núñez_300002", "Zoë_Ärger_300003")
+    )
+    assert "identical to José Núñez (Participant 300002)" in anna_flags
+    assert "identical to Anna Müller (Participant 300001)" in jose_flags
+    assert f"note: readme.txt: {NOTE}" in anna_flags
+    assert "untouched stub" in zoe_flags and "identical" not in zoe_flags
+    assert "untouched stub" not in anna_flags
+    # self-contained: nothing fetched from anywhere
+    assert not re.search(r"""(src|href)=['"]?(https?:)?//""", html)
+    assert "<script" not in html
+
+
+def results(graded: GradedClass) -> dict[str, GradeResult]:
+    return {
+        p.parent.name: GradeResult.model_validate(
+            json.loads(p.read_text(encoding="utf-8"))["result"]
+        )
+        for p in (graded.out / "students").glob("*/record.json")
+    }
+
+
+@pytest.mark.slow
+def test_each_test_shows_its_most_common_failure(graded_class: GradedClass) -> None:
+    graded = results(graded_class)
+    ola, zoe = graded["Ola_Nowak_300004"], graded["Zoë_Ärger_300003"]
+    rates = classbook.test_rates([zoe, ola, ola, graded["Anna_Müller_300001"]])
+    passed, total, common = rates["test_mse_loss"]
+    (reason,) = [t.reason for t in ola.tests if t.name == "test_mse_loss"]
+    assert (passed, total, common) == (1, 4, reason)
+    assert rates["test_relu"][:2] == (3, 4)  # only the stub fails it
+    assert rates["test_relu"][2].startswith("NotImplementedError: relu")
+
+
+def escape(text: str) -> str:
+    from html import escape as html_escape
+
+    return html_escape(text)
+
+
+def quote_key(key: str) -> str:
+    from urllib.parse import quote
+
+    return quote(key)
