@@ -6,6 +6,7 @@ Returns None when the value is right, else one line saying what is wrong.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -47,6 +48,7 @@ def compare(
     path: str = "",
 ) -> str | None:
     """`reveal=False` (hidden tests) never puts an expected value into the message."""
+    opts = _Opts(rtol=rtol, atol=atol, expected_device=expected_device, reveal=reveal)
     prefix = f"{path}: " if path else ""
     if isinstance(expected, torch.Tensor | TensorMeta):
         if not isinstance(got, torch.Tensor | TensorMeta):
@@ -63,58 +65,11 @@ def compare(
     if type(expected) is not type(got):
         return f"{prefix}expected {describe(expected)}, got {describe(got)}"
     if isinstance(expected, tuple | list):
-        if len(expected) != len(got):
-            return f"{prefix}expected {len(expected)} items, got {len(got)}"
-        for i, (e, g) in enumerate(zip(expected, got, strict=True)):
-            if (
-                msg := compare(
-                    e,
-                    g,
-                    rtol=rtol,
-                    atol=atol,
-                    expected_device=expected_device,
-                    reveal=reveal,
-                    path=f"{path}[{i}]",
-                )
-            ) is not None:
-                return msg
-        return None
+        return _compare_sequences(expected, got, opts, path)
     if isinstance(expected, dict):
-        if set(expected) != set(got):
-            missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
-            detail = "; ".join(
-                x
-                for x in (
-                    f"missing {missing}" if missing else "",
-                    f"unexpected {extra}" if extra else "",
-                )
-                if x
-            )
-            return f"{prefix}keys differ ({detail})"
-        for key in expected:
-            if (
-                msg := compare(
-                    expected[key],
-                    got[key],
-                    rtol=rtol,
-                    atol=atol,
-                    expected_device=expected_device,
-                    reveal=reveal,
-                    path=f"{path}[{key!r}]",
-                )
-            ) is not None:
-                return msg
-        return None
+        return _compare_dicts(expected, got, opts, path)
     if isinstance(expected, float):
-        if _close_scalar(expected, got, rtol=rtol, atol=atol):
-            return None
-        if not _finite(got) and _finite(expected):
-            return f"{prefix}not finite: got {got:.6g}" + (
-                f" (expected {expected:.6g})" if reveal else ""
-            )
-        if not reveal:
-            return f"{prefix}wrong value: got {got:.6g}"
-        return f"{prefix}expected {expected:.6g}, got {got:.6g}"
+        return _compare_floats(expected, got, opts, prefix)
     if expected != got:
         return (
             f"{prefix}expected {_show(expected)}, got {_show(got)}"
@@ -122,6 +77,72 @@ def compare(
             else f"{prefix}wrong value: got {_show(got)}"
         )
     return None
+
+
+@dataclass(frozen=True)
+class _Opts:
+    """The keyword arguments of `compare` that every nested comparison passes on unchanged."""
+
+    rtol: float
+    atol: float
+    expected_device: str | None
+    reveal: bool
+
+
+def _compare_item(expected: Any, got: Any, opts: _Opts, path: str) -> str | None:
+    return compare(
+        expected,
+        got,
+        rtol=opts.rtol,
+        atol=opts.atol,
+        expected_device=opts.expected_device,
+        reveal=opts.reveal,
+        path=path,
+    )
+
+
+def _compare_sequences(
+    expected: tuple[Any, ...] | list[Any], got: Any, opts: _Opts, path: str
+) -> str | None:
+    if len(expected) != len(got):
+        prefix = f"{path}: " if path else ""
+        return f"{prefix}expected {len(expected)} items, got {len(got)}"
+    for i, (e, g) in enumerate(zip(expected, got, strict=True)):
+        if (msg := _compare_item(e, g, opts, f"{path}[{i}]")) is not None:
+            return msg
+    return None
+
+
+def _compare_dicts(expected: dict[Any, Any], got: Any, opts: _Opts, path: str) -> str | None:
+    if set(expected) != set(got):
+        prefix = f"{path}: " if path else ""
+        return f"{prefix}keys differ ({_key_difference(expected, got)})"
+    for key in expected:
+        if (msg := _compare_item(expected[key], got[key], opts, f"{path}[{key!r}]")) is not None:
+            return msg
+    return None
+
+
+def _key_difference(expected: dict[Any, Any], got: dict[Any, Any]) -> str:
+    missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+    parts = []
+    if missing:
+        parts.append(f"missing {missing}")
+    if extra:
+        parts.append(f"unexpected {extra}")
+    return "; ".join(parts)
+
+
+def _compare_floats(expected: float, got: float, opts: _Opts, prefix: str) -> str | None:
+    if _close_scalar(expected, got, rtol=opts.rtol, atol=opts.atol):
+        return None
+    if not _finite(got) and _finite(expected):
+        return f"{prefix}not finite: got {got:.6g}" + (
+            f" (expected {expected:.6g})" if opts.reveal else ""
+        )
+    if not opts.reveal:
+        return f"{prefix}wrong value: got {got:.6g}"
+    return f"{prefix}expected {expected:.6g}, got {got:.6g}"
 
 
 def _show(value: Any) -> str:
