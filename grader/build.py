@@ -133,26 +133,39 @@ def golden_drift(path: Path, fresh: dict[str, Any]) -> str:
     if set(old) != set(new):
         return f"tests differ: {sorted(set(old) ^ set(new))[:5]}"
     for key, test in new.items():
-        before = old[key]
-        if {k: v for k, v in before.items() if k != "checks"} != {
-            k: v for k, v in test.items() if k != "checks"
-        }:
-            return f"{key}: points, tags or description changed"
-        if len(before["checks"]) != len(test["checks"]):
-            return f"{key}: number of checks changed"
-        for a, b in zip(before["checks"], test["checks"], strict=True):
-            if {k: v for k, v in a.items() if k not in ("v", "wrong")} != {
-                k: v for k, v in b.items() if k not in ("v", "wrong")
-            }:
-                return f"{key}: check rules changed"
-            pairs = [(a["v"], b["v"])]
-            old_wrong, new_wrong = a.get("wrong", []), b.get("wrong", [])
-            if [(w["id"], w["says"]) for w in old_wrong] != [
-                (w["id"], w["says"]) for w in new_wrong
-            ]:
-                return f"{key}: named mistakes changed"
-            pairs += [(w["v"], n["v"]) for w, n in zip(old_wrong, new_wrong, strict=True)]
-            for old_value, new_value in pairs:
-                if compare(decode(old_value), decode(new_value), rtol=1e-6, atol=1e-7) is not None:
-                    return f"{key}: golden values changed"
+        why = _test_drift(old[key], test)
+        if why:
+            return f"{key}: {why}"
+    return ""
+
+
+def _without(record: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in keys}
+
+
+def _test_drift(before: dict[str, Any], test: dict[str, Any]) -> str:
+    """'' when one test's stored record matches the fresh one, else what changed."""
+    if _without(before, "checks") != _without(test, "checks"):
+        return "points, tags or description changed"
+    if len(before["checks"]) != len(test["checks"]):
+        return "number of checks changed"
+    for a, b in zip(before["checks"], test["checks"], strict=True):
+        why = _check_drift(a, b)
+        if why:
+            return why
+    return ""
+
+
+def _check_drift(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """'' when a check's rules, named mistakes and golden values (within tolerance) match."""
+    if _without(a, "v", "wrong") != _without(b, "v", "wrong"):
+        return "check rules changed"
+    old_wrong, new_wrong = a.get("wrong", []), b.get("wrong", [])
+    if [(w["id"], w["says"]) for w in old_wrong] != [(w["id"], w["says"]) for w in new_wrong]:
+        return "named mistakes changed"
+    pairs = [(a["v"], b["v"])]
+    pairs += [(w["v"], n["v"]) for w, n in zip(old_wrong, new_wrong, strict=True)]
+    for old_value, new_value in pairs:
+        if compare(decode(old_value), decode(new_value), rtol=1e-6, atol=1e-7) is not None:
+            return "golden values changed"
     return ""
