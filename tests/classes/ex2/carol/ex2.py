@@ -192,17 +192,17 @@ def train(model, X, y, *, loss_fn, epochs, batch_size, lr, optimizer="sgd", accu
     epoch = 0
     while epoch < epochs:
         batches = list(minibatches(X, y, batch_size, shuffle=shuffle, generator=generator))
-        weighted, seen = 0.0, 0
+        total, count = 0.0, 0
         opt.zero_grad(set_to_none=False)
         for i, (xb, yb) in enumerate(batches):
             loss = loss_fn(model(xb), yb)
             loss.div(accumulation_steps).backward()
-            weighted += loss.item() * len(xb)
-            seen += len(xb)
+            total += loss.item()
+            count += 1
             if (i + 1) % accumulation_steps == 0 or i + 1 == len(batches):
                 opt.step()
                 opt.zero_grad(set_to_none=False)
-        result.append(weighted / seen)
+        result.append(total / count)
         epoch += 1
     return result
 
