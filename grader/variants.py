@@ -11,10 +11,12 @@ with the course's private files and share it between the staff who grade.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,17 +46,27 @@ def course_secret(exercise: Exercise) -> bytes:
         return env.encode()
     path = secret_path(exercise)
     try:
+        if not path.exists():
+            _create_secret(path)
         text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        text = secrets.token_hex(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
     except OSError as exc:
         raise ConfigError(f"cannot read the course secret {path}: {exc}") from None
     if len(text) < 16:
         raise ConfigError(f"{path} holds too short a secret: at least 16 characters")
     return text.encode()
+
+
+def _create_secret(path: Path) -> None:
+    """Write a new secret whole, then link it into place: batch threads (or two grades) that find
+    none at once each try, one wins, and every reader sees the whole of the winner's."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".grader-secret-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(secrets.token_hex(32) + "\n")
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
 
 
 def _mac(secret: bytes, message: str) -> int:

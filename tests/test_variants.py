@@ -160,3 +160,34 @@ def test_single_bug_loses_points_on_its_function_only_on_a_variant(name):
     score, maximum = scores_by_tag(result)[function]
     assert score < maximum
     assert result.score == 100 - sum(t.max_score for t in lost)
+
+
+def test_threads_finding_no_course_secret_agree_on_one(tmp_path, monkeypatch):
+    """A fresh clone's first batch: every grading thread finds no secret at once; one is made, and
+    every thread reads the whole of it (not an error, not a half-written file)."""
+    import threading
+
+    from grader.variants import course_secret, secret_path
+
+    monkeypatch.delenv("GRADER_SECRET", raising=False)
+    (tmp_path / "reference" / "ex2").mkdir(parents=True)
+    exercise = Exercise("ex2", tmp_path / "ex2", tmp_path / "reference" / "ex2")
+    start = threading.Barrier(8)
+    found: list[bytes | BaseException] = []
+
+    def read() -> None:
+        start.wait()
+        try:
+            found.append(course_secret(exercise))
+        except BaseException as exc:  # noqa: BLE001 - what the test reports
+            found.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(found) == 8 and len(set(found)) == 1, found
+    assert found[0] == secret_path(exercise).read_text(encoding="utf-8").strip().encode()
+    assert len(found[0]) == 64
+    assert sorted(p.name for p in (tmp_path / "reference").iterdir()) == [".grader-secret", "ex2"]
