@@ -246,7 +246,13 @@ class Listener:
 
     def _serve(self) -> None:
         while not self._stop.is_set():
-            ready, _, _ = select.select(self.sockets, [], [], 0.2)
+            try:
+                ready, _, _ = select.select(self.sockets, [], [], 0.2)
+            except (
+                OSError,
+                ValueError,
+            ):  # closed under it: close() gave up waiting (a loaded host)
+                return
             for s in ready:
                 try:
                     conn, peer = s.accept()
@@ -262,7 +268,7 @@ class Listener:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=30)
         for s in self.sockets:
             s.close()
 
