@@ -7,6 +7,7 @@ Each test plays a child by writing lines into real pipes, then lets the parent's
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import threading
@@ -52,7 +53,11 @@ class ScriptedChild(Child):
 
 
 def watch(
-    messages: Iterable[dict | bytes], *, plan: Plan | None = PLAN, keep_open: float = 0.0
+    messages: Iterable[dict | bytes],
+    *,
+    plan: Plan | None = PLAN,
+    keep_open: float = 0.0,
+    limits: RunLimits = LIMITS,
 ) -> tuple[Observation, str, ScriptedChild]:
     child = ScriptedChild()
     obs = Observation()
@@ -68,7 +73,7 @@ def watch(
 
     writer = threading.Thread(target=play)
     writer.start()
-    status = _Watch(LIMITS, obs, child, time.monotonic() + LIMITS.total_timeout, 1, plan).loop()
+    status = _Watch(limits, obs, child, time.monotonic() + limits.total_timeout, 1, plan).loop()
     writer.join()
     child.close()
     for fd in (child.channel, child.output):
@@ -208,7 +213,8 @@ def test_checks_for_numbers_that_do_not_exist_cost_the_parent_nothing():
             *flood,
             {"t": "end", "id": a, "forbidden": [], "output": ""},
             {"t": "done"},
-        ]
+        ],
+        limits=dataclasses.replace(LIMITS, test_timeout=20),  # what is kept is the point, not speed
     )
     assert obs.tests[a].checks == {} and len(obs.tests[a].violations) == 19_998
     # what is kept per violation is one short line, never the value
