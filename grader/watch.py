@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -297,6 +298,11 @@ def watch(
 ) -> int:
     """Grade `path` now and on every save until Ctrl-C (or `stop`); exit code 0."""
     from watchfiles import watch as file_changes
+
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C must end the loop even where `grade` was started with SIGINT ignored (Python
+        # then installs no handler of its own, and a child inherits the parent's SIG_IGN)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     folder = path.resolve() if path.is_dir() else path.resolve().parent
     watcher = Watcher(exercise, path, options)
