@@ -21,6 +21,7 @@ outputs of the named ones are recorded beside the golden values, so that feedbac
 from __future__ import annotations
 
 import ast
+import functools
 import tomllib
 from pathlib import Path
 
@@ -86,17 +87,33 @@ def load_catalogue(exercise: Exercise) -> list[Mistake]:
 
 def function_span(source: str, name: str) -> tuple[int, int]:
     """Character offsets of the top-level `def`/`class` `name` in `source` (decorators included)."""
+    try:
+        return _spans(source)[name]
+    except KeyError:
+        raise KeyError(name) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _spans(source: str) -> dict[str, tuple[int, int]]:
+    """Every top-level definition's offsets, from one parse (a catalogue edits one source over
+    and over: parsing it once per edit cost seconds)."""
     tree = syntax.parse(source)
     starts = _line_starts(source)
+    spans: dict[str, tuple[int, int]] = {}
     for node in tree.body:
-        if (
-            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-            and node.name == name
-        ):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
             end = node.end_lineno or node.lineno
-            return starts[first - 1], starts[end]
-    raise KeyError(name)
+            spans.setdefault(node.name, (starts[first - 1], starts[end]))
+    return spans
+
+
+def edited_function(source: str, mistake: Mistake) -> str:
+    """The mistake's function alone, edited, at its own line of `source` (blank lines before it)."""
+    start, end = function_span(source, mistake.function)
+    edited = apply(source, mistake)
+    end += len(edited) - len(source)
+    return "\n" * source.count("\n", 0, start) + edited[start:end]
 
 
 def apply(source: str, mistake: Mistake, *, where: Path | None = None) -> str:
