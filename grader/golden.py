@@ -44,7 +44,7 @@ class GoldenTest:
     ops: dict[str, int] = field(default_factory=dict)  # what the reference dispatched here
     derived: dict[str, str] = field(default_factory=dict)  # check name -> how the test derives it
     _decoded: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
-    _wrong: dict[int, list[tuple[str, Any]]] = field(
+    _wrong: dict[tuple[int, int], list[tuple[str, Any]]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -59,11 +59,10 @@ class GoldenTest:
     def wrong(self, i: int) -> list[tuple[str, Any]]:
         """(what the mistake is, the value it gives) for each named mistake of the catalogue
         that gets check `i` wrong, decoded once."""
-        if i not in self._wrong:
-            self._wrong[i] = [
-                (str(w.get("says", "")), decode(w["v"])) for w in self.checks[i].get("wrong", [])
-            ]
-        return self._wrong[i]
+        wrong = list(self.checks[i].get("wrong", []))  # (a variant's grow as students fail)
+        if (i, len(wrong)) not in self._wrong:
+            self._wrong[i, len(wrong)] = [(str(w.get("says", "")), decode(w["v"])) for w in wrong]
+        return self._wrong[i, len(wrong)]
 
     def expected(self, i: int) -> Any:
         """The golden value of check `i`, decoded once (a batch judges every student against it)."""
@@ -77,6 +76,9 @@ class GoldenSet:
     group: str  # "public" or "hidden"
     version: str
     tests: dict[str, GoldenTest]
+    # the functions whose named mistakes are recorded beside the values; None: every function's
+    # (a variant recorded in a warm worker records them on demand, for functions students fail)
+    mistakes_of: set[str] | None = None
 
     @property
     def files(self) -> list[str]:
@@ -95,38 +97,19 @@ def record(exercise: Exercise, group: str, *, seed: int = 0) -> dict[str, Any]:
 
 
 def record_groups(
-    exercise: Exercise, groups: list[str], *, seed: int = 0, worker: WarmWorker | None = None
+    exercise: Exercise,
+    groups: list[str],
+    *,
+    seed: int = 0,
+    worker: WarmWorker | None = None,
+    mistakes: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """The golden documents of `groups` at `seed`, from one trusted run of the reference (in a
-    warm worker's fork when one is given: the reference is trusted, the worker pristine)."""
-    config = exercise.config
-    limits = config.limits
-    run_limits = RunLimits(
-        limits.test_timeout * 3,
-        limits.load_timeout,
-        limits.total_timeout * 3,
-        limits.memory_mb * 2,
-        limits.output_kb * 1024,
-    )
-    solution = exercise.solution_path
-    source = solution.read_text(encoding="utf-8")
-    named = mutants(exercise, source)
-    job = {
-        "cells": [Cell(0, solution.name, source).__dict__],
-        "devices": RECORD_DEVICES,
-        "forbidden": config.forbidden_calls(),
-        "module_name": config.module,
-        "threads": 1,
-        "seed": seed,
-        "mutants": named,
-    }
-    files = [f for group in groups for f in test_files(exercise, group)]
-    if worker is not None:
-        obs = worker.run(dict(job, test_files=test_sources(files)))
-    else:
-        obs = ChildRunner(sandbox=Sandbox(namespaces=False), limits=run_limits).run(
-            files=files, job=job
-        )
+    warm worker's fork when one is given: the reference is trusted, the worker pristine), with
+    the catalogue's named mistakes' values unless `mistakes` is false."""
+    source = exercise.solution_path.read_text(encoding="utf-8")
+    named = mutants(exercise, source) if mistakes else []
+    obs = _reference_run(exercise, groups, seed, named, worker)
     problems = [f"loading the reference: {e.get('error')}" for e in obs.load_errors]
     if obs.load_failure:
         problems.append(obs.load_failure)
@@ -142,6 +125,7 @@ def record_groups(
             "seed": seed,
             "version": exercise.version(hidden=group == "hidden"),
             "torch": torch.__version__.split("+")[0],
+            **({} if mistakes else {"mistakes_of": []}),
             "tests": tests,
         }
     if problems:
@@ -150,6 +134,45 @@ def record_groups(
             + "\n  ".join(problems[:20])
         )
     return documents
+
+
+def _reference_run(
+    exercise: Exercise,
+    groups: list[str],
+    seed: int,
+    named: list[dict[str, str]],
+    worker: WarmWorker | None,
+    *,
+    skip: list[str] | None = None,
+) -> Observation:
+    """The reference through `groups`' tests at `seed` (bar `skip`), then the `named` mistakes
+    through their functions' tests, in a trusted child."""
+    config = exercise.config
+    limits = config.limits
+    run_limits = RunLimits(
+        limits.test_timeout * 3,
+        limits.load_timeout,
+        limits.total_timeout * 3,
+        limits.memory_mb * 2,
+        limits.output_kb * 1024,
+    )
+    solution = exercise.solution_path
+    job = {
+        "cells": [Cell(0, solution.name, solution.read_text(encoding="utf-8")).__dict__],
+        "devices": RECORD_DEVICES,
+        "forbidden": config.forbidden_calls(),
+        "module_name": config.module,
+        "threads": 1,
+        "seed": seed,
+        "mutants": named,
+        **({"skip": skip} if skip else {}),
+    }
+    files = [f for group in groups for f in test_files(exercise, group)]
+    if worker is not None:
+        return worker.run(dict(job, test_files=test_sources(files)))
+    return ChildRunner(sandbox=Sandbox(namespaces=False), limits=run_limits).run(
+        files=files, job=job
+    )
 
 
 def _tests(entries: list[dict[str, Any]], obs: Observation, problems: list[str]) -> dict[str, Any]:
@@ -194,25 +217,31 @@ def _tests(entries: list[dict[str, Any]], obs: Observation, problems: list[str])
 
 def mutants(exercise: Exercise, source: str) -> list[dict[str, str]]:
     """The catalogue's named mistakes, each as its function's definition with the edit made (at
-    its line in the reference: the child runs it over a copy of the reference's namespace)."""
-    from grader.mistakes import apply, function_span, load_catalogue
+    its line in the reference: the child runs it over a copy of the reference's namespace). Made
+    once per process for a version of the reference and its catalogue."""
+    from grader.mistakes import edited_function, load_catalogue
 
-    found = []
-    for m in load_catalogue(exercise):
-        if not m.named or m.equivalent:
-            continue
-        edited = apply(source, m)
-        start, end = function_span(edited, m.function)
-        found.append(
+    key = (str(exercise.solution_path), exercise.version(hidden=True), source)
+    with _locks_lock:
+        made = _mutants.get(key)
+    if made is None:
+        made = [
             {
                 "id": m.id,
                 "function": m.function,
                 "says": m.says,
                 "label": exercise.solution_path.name,
-                "source": "\n" * edited.count("\n", 0, start) + edited[start:end],
+                "source": edited_function(source, m),
             }
-        )
-    return found
+            for m in load_catalogue(exercise)
+            if m.named and not m.equivalent
+        ]
+        with _locks_lock:
+            _mutants[key] = made
+    return made
+
+
+_mutants: dict[tuple[str, str, str], list[dict[str, str]]] = {}
 
 
 def _add_mistakes(
@@ -283,7 +312,13 @@ def parse(document: dict[str, Any], source: str) -> GoldenSet:
         )
         for key, t in document["tests"].items()
     }
-    return GoldenSet(str(document["group"]), str(document["version"]), tests)
+    recorded = document.get("mistakes_of")
+    return GoldenSet(
+        str(document["group"]),
+        str(document["version"]),
+        tests,
+        mistakes_of=None if recorded is None else {str(f) for f in recorded},
+    )
 
 
 _loaded: dict[tuple[str, int, int], GoldenSet] = {}
@@ -292,8 +327,7 @@ _loaded: dict[tuple[str, int, int], GoldenSet] = {}
 def load(path: Path) -> GoldenSet:
     """The golden values in `path`, read once per process while the file stays the same."""
     try:
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        key = (str(path.resolve()), *_stat(path))
         if key in _loaded:
             return _loaded[key]
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -349,10 +383,76 @@ def _variant(
             break
     else:
         return [sets["public"], sets["hidden"]]
-    documents = record_groups(exercise, ["public", "hidden"], seed=seed, worker=worker)
+    # in a warm worker the mistakes wait until a student fails a function (`add_mistakes`): most
+    # variants of a class never need most of them; a cold child records everything in one start
+    documents = record_groups(
+        exercise, ["public", "hidden"], seed=seed, worker=worker, mistakes=worker is None
+    )
     for group, path in paths.items():
         write(documents[group], path)
     return [parse(documents[group], str(paths[group])) for group in paths]
+
+
+def add_mistakes(
+    exercise: Exercise,
+    seed: int,
+    sets: list[GoldenSet],
+    functions: set[str],
+    *,
+    worker: WarmWorker | None,
+) -> bool:
+    """Record, beside variant `seed`'s values, the named mistakes of those of `functions` whose
+    mistakes it lacks (a student failed them): in memory and in the variant's files. True when
+    anything was added, so that a submission judged before is judged again."""
+    paths = {group: variant_cache_path(exercise, group, seed) for group in ("public", "hidden")}
+    with _recording(paths["hidden"]):
+        recorded = [gset.mistakes_of for gset in sets]
+        if not seed or any(r is None for r in recorded):
+            return False  # every function's are there
+        wanted = set(functions)
+        for functions_done in recorded:
+            wanted -= functions_done or set()
+        if not wanted:
+            return False
+        source = exercise.solution_path.read_text(encoding="utf-8")
+        named = [m for m in mutants(exercise, source) if m["function"] in wanted]
+        if named:
+            from grader.judge import instances
+
+            done = [
+                i for gset in sets for key in gset.tests for i, _ in instances(key, RECORD_DEVICES)
+            ]
+            obs = _reference_run(
+                exercise, [gset.group for gset in sets], seed, named, worker, skip=done
+            )
+        for gset in sets:
+            if named:
+                _add_mistakes(
+                    {k: {"checks": t.checks} for k, t in gset.tests.items()}, obs, named, exercise
+                )
+            assert gset.mistakes_of is not None
+            gset.mistakes_of.update(wanted)
+            _rewrite(paths[gset.group], gset)
+        return bool(named)
+
+
+def _rewrite(path: Path, gset: GoldenSet) -> None:
+    """`path`'s document with `gset`'s mistakes (a file replaced whole, as `write` does)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # a cache gone meanwhile is recorded again when next needed
+    for key, test in gset.tests.items():
+        if key in document.get("tests", {}):
+            document["tests"][key]["checks"] = test.checks
+    document["mistakes_of"] = sorted(gset.mistakes_of or ())
+    write(document, path)
+    _loaded[(str(path.resolve()), *_stat(path))] = gset
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
 
 
 _locks: dict[Path, threading.Lock] = {}

@@ -6,6 +6,7 @@ two start-ups overlap; the job (devices, cells, tests to skip) reaches the child
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from grader import tamper
 from grader._exceptions import SubmissionError
 from grader.exercise import Exercise
 from grader.how import loops_in
-from grader.result import GradeResult, LoadError, TestResult
+from grader.result import GradeResult, LoadError, Status, TestResult
 from grader.runner import PLAN, ChildRunner, Observation, Plan, RunLimits, TestFile, test_sources
 from grader.sandbox import Sandbox
 from grader.submission import Cell, Submission, first_code_line, load_submission
@@ -168,7 +169,8 @@ def grade(
         ]
     if obs.load_failure and not error:
         error, error_kind = obs.load_failure, "load"
-    result = _result(
+    judged = functools.partial(
+        _result,
         exercise,
         path,
         judge,
@@ -184,6 +186,14 @@ def grade(
         protections=(options.worker.sandbox if options.worker else sandbox).protections,
         started=started,
     )
+    result = judged()
+    failed = {tag for t in result.tests if t.status == Status.failed for tag in t.tags}
+    if variant is not None and failed and runnable:
+        # the variant's named mistakes of the functions this student failed, recorded now if
+        # nobody failed them before: the judge can then say which mistake a value looks like
+        worker = options.worker if devices == golden.RECORD_DEVICES else None
+        if golden.add_mistakes(exercise, seed, sets, failed, worker=worker):
+            result = judged()
     result.definitions = definitions
     result.variant = variant.index if variant is not None else None
     if hidden and runnable and submission is not None:  # what `grade similar` compares

@@ -178,3 +178,50 @@ def test_no_hint_where_the_used_function_passes_its_own_tests(ex2):
     failed = _failed(_grade(ex2, SUBMISSIONS / "bug_train.py"))
     assert any(name.startswith("test_train") for name in failed)
     assert not any("may come from" in reason for reason in failed.values())
+
+
+@pytest.mark.slow
+def test_a_variant_records_mistakes_only_for_functions_a_student_fails(catalogued):
+    """In a warm worker (a batch, watch mode) a variant is recorded without the mistakes' values;
+    the first student who fails a function has them recorded for it, and is told the mistake."""
+    from grader.grading import run_limits, secret_folders
+    from grader.pool import WarmWorker
+    from grader.sandbox import Sandbox
+    from grader.variants import variant_for
+
+    wrong = SUBMISSIONS / "bug_softmax_dim0.py"
+    options = Options(devices=["cpu", "meta"])
+    worker = WarmWorker(
+        Sandbox(hide=secret_folders(catalogued, wrong, options)), run_limits(catalogued, options)
+    )
+    seed = variant_for(catalogued, "anna").seed
+    hidden_path = golden.variant_cache_path(catalogued, "hidden", seed)
+
+    def recorded() -> tuple[list[str], set[str]]:
+        document = json.loads(hidden_path.read_text())
+        named = {
+            w["id"]
+            for t in document["tests"].values()
+            for c in t["checks"]
+            for w in c.get("wrong", [])
+        }
+        return document["mistakes_of"], named
+
+    try:
+        right = grade(
+            catalogued,
+            ROOT / "reference/ex2/solution.py",
+            Options(devices=["cpu", "meta"], worker=worker, student="anna"),
+        )
+        assert right.score == 100 and right.variant is not None
+        assert recorded() == ([], set())  # nobody failed anything yet: no mistake was run
+        failed = _failed(
+            grade(
+                catalogued, wrong, Options(devices=["cpu", "meta"], worker=worker, student="anna")
+            )
+        )
+    finally:
+        worker.close()
+    says = "looks like softmax over dim 0 instead of the last dimension"
+    assert failed["test_softmax_dim_and_devices"] == f"dim=1: {says}"
+    assert recorded() == (["softmax"], {"softmax-dim0"})  # mse_loss's mistake: not needed yet
