@@ -924,7 +924,7 @@ def test_train_recovers_lecture_theta(sub, check, seed):
     y = weight * X + bias + noise
     torch.manual_seed(_stream(seed, 518))
     model = nn.Linear(1, 1)
-    losses = sub.train(model, X, y, loss_fn=_mse, epochs=15, batch_size=20, lr=0.1, generator=_gen(seed, 519))
+    losses = sub.train(model, X, y, loss_fn=_mse, epochs=10, batch_size=40, lr=0.2, generator=_gen(seed, 519))
     check.property({k: v.detach().clone() for k, v in model.state_dict().items()}, "theta_recovered", name="θ after training")
     check(len(losses), name="one loss per epoch", constant=True)
 
@@ -937,7 +937,7 @@ def test_train_mlp_separates_circles(sub, check, seed):
     X, y = _circles(256, _gen(seed, 520), seed)
     torch.manual_seed(_stream(seed, 521))
     model = sub.MLP(2, 16, 2, activation="relu")
-    sub.train(model, X, y, loss_fn=_cross_entropy, epochs=12, batch_size=32, lr=0.05, optimizer="adam", generator=_gen(seed, 522))
+    sub.train(model, X, y, loss_fn=_cross_entropy, epochs=10, batch_size=64, lr=0.08, optimizer="adam", generator=_gen(seed, 522))
     check.property({k: v.detach().clone() for k, v in model.state_dict().items()}, "circles_accuracy", name="trained MLP")
 
 
