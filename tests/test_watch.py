@@ -78,7 +78,14 @@ def test_watch_regrades_on_save_says_what_changed_and_stops_on_ctrl_c(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "GRADER_ROOT": str(ROOT), "COLUMNS": "100", "NO_COLOR": "1"},
+        # (faulthandler: a SIGABRT makes it print every thread's stack, should it not stop)
+        env={
+            **os.environ,
+            "GRADER_ROOT": str(ROOT),
+            "COLUMNS": "100",
+            "NO_COLOR": "1",
+            "PYTHONFAULTHANDLER": "1",
+        },
     )
     lines = _lines(proc)
     try:
@@ -93,7 +100,12 @@ def test_watch_regrades_on_save_says_what_changed_and_stops_on_ctrl_c(tmp_path):
         assert "now passing: relu" in third and "60 / 100 points" in third, third
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(timeout=30)
+            pytest.fail("no exit 60 s after Ctrl-C; its stacks:\n" + _until(lines, "\0", 10))
     rest = _until(lines, "\0", 10)  # what it printed after Ctrl-C, to its end
     assert proc.stdout is not None
     proc.stdout.close()
