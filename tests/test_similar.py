@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,6 +64,9 @@ class Screened:
     pairs: list[dict]
     page: str
     out: str
+    batch_out: str
+    summary: str  # the batch's summary.html
+    batch_page: str  # the similarity.html the batch wrote
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +81,15 @@ def screened(tmp_path_factory: pytest.TempPathFactory) -> Screened:
         "batch", "ex2", str(submissions), "--out", str(results), "--jobs", "2", tmp=tmp
     )
     assert batch.returncode == 0, batch.stdout + batch.stderr
+    summary = (results / "summary.html").read_text(encoding="utf-8")
+    screen = (results / "similarity.html").read_text(encoding="utf-8")  # the batch's own
     run = grade_cli(
         "similar", "ex2", str(results), "--json", str(root / "pairs.json"), "--top", "0", tmp=tmp
     )
     assert run.returncode == 0, run.stdout + run.stderr
     pairs = json.loads((root / "pairs.json").read_text(encoding="utf-8"))["pairs"]
     html = (results / "similarity.html").read_text(encoding="utf-8")
-    return Screened(results, pairs, html, run.stdout)
+    return Screened(results, pairs, html, run.stdout, batch.stdout, summary, screen)
 
 
 @pytest.mark.slow
@@ -231,3 +237,18 @@ def test_shared_wrong_values_weigh_by_rarity_across_variants() -> None:
         e.relation for e in evidence
     ] == ["x2", "shape(d1,d0)"]
     assert not any(e.same_value for e in evidence) and all(e.students == 2 for e in evidence)
+
+
+@pytest.mark.slow
+def test_the_batch_summary_shows_the_closest_pairs_and_links_their_evidence(
+    screened: Screened,
+) -> None:
+    section = screened.summary.split("<h2>Similar pairs</h2>")[1].split("<h2>")[0]
+    assert "<a href='similarity.html'>similarity screen</a>" in section
+    rows = section.split("<tr>")[2:]  # after the header row: the closest five, best first
+    assert len(rows) == 5
+    shown = [frozenset(re.findall(r"<a href='#([^']+)'>", row)) for row in rows]
+    assert set(shown[:3]) == PLANTED
+    assert "similarity.html" in screened.batch_out and "most alike" in screened.batch_out
+    first = screened.pairs[0]
+    assert f"{first['a']} ↔ {first['b']}" in screened.batch_page  # the same ranking, its evidence

@@ -6,6 +6,7 @@ import argparse
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -22,6 +23,7 @@ from grader.batch.run import Batch, Entry, summary_rows, write_atomic
 from grader.exercise import Exercise, find_exercise
 from grader.grading import Options
 from grader.reports import classbook
+from grader.similar.cli import PAGE
 
 
 def parser() -> argparse.ArgumentParser:
@@ -195,6 +197,7 @@ def _write_outputs(
         [e.result for e in entries if e.result is not None and e.status == "graded"]
     )
     stats = classbook.statistics_of(rows, rates, parts=parts)
+    stats["similar"], stats["similar_note"] = _similarity(exercise, entries, out)
     write_atomic(out / "summary.html", classbook.summary_html(stats, f"{title}: class summary"))
     classbook.render_summary(console, stats)
     console.print(
@@ -206,6 +209,29 @@ def _write_outputs(
             else ""
         )
     )
-    if graded := [e.result for e in entries if e.result is not None and e.status == "graded"]:
-        console.print(f"screen for similar code: grade similar {graded[0].exercise} {out}")
+    if stats["similar"]:
+        top = stats["similar"][0]
+        console.print(
+            f"similarity screen: {out / PAGE} (most alike: {top['a']} and {top['b']}, "
+            f"{top['score']:.2f}); summary.html lists the closest pairs"
+        )
+    elif stats["similar_note"]:
+        console.print(f"[yellow]no similarity screen:[/] {stats['similar_note']}")
     return 0
+
+
+def _similarity(
+    exercise: Exercise | None, entries: list[Entry], out: Path
+) -> tuple[list[dict[str, Any]], str]:
+    """The class's most alike pairs, their evidence written beside the summary (`grade similar`
+    does it again with other options); or why there is no screen. Nothing is re-run."""
+    if exercise is None or sum(e.status == "graded" for e in entries) < 2:
+        return [], ""
+    from grader.similar.cli import screen, write_page
+
+    try:
+        found = screen(exercise, out)
+    except GraderError as exc:  # copydetect missing
+        return [], str(exc)
+    write_page(exercise, found, out / PAGE)
+    return found.pairs, ""

@@ -20,6 +20,7 @@ from rich.text import Text
 from grader.reports.html import page
 from grader.reports.markdown import without_paths
 from grader.result import GradeResult
+from grader.similar.cli import PAGE
 
 MAX_LISTED = 12  # failing functions named in a Moodle comment
 
@@ -378,11 +379,36 @@ def summary_html(stats: dict[str, Any], title: str) -> str:
             if flagged
             else ""
         )
+        + _similar_section(stats)
         + f"<h2>Students</h2>{_student_table(stats)}"
         f"<h2>Pass rate per test</h2><p class=dim>hardest first</p><table><tr><th>test</th>"
         f"<th class=num>passed</th><th>most common failure</th></tr>{rates}</table>"
     )
     return page(title, body, style=SUMMARY_STYLE)
+
+
+def _similar_section(stats: dict[str, Any], shown: int = 5) -> str:
+    """The closest pairs of the similarity screen, and a link to its evidence."""
+    pairs, note = stats.get("similar") or [], stats.get("similar_note") or ""
+    if not pairs:
+        return f"<h2>Similar pairs</h2><p class=dim>{escape(note)}</p>" if note else ""
+
+    def who(key: str) -> str:
+        return f"<a href='#{escape(key, quote=True)}'>{escape(key)}</a>"
+
+    rows = "".join(
+        f"<tr><td>{who(p['a'])} and {who(p['b'])}</td><td class=num>{p['score']:.2f}</td>"
+        f"<td class=num>{p['code']:.2f}</td><td class=num>{p['behaviour']:.2f}</td></tr>"
+        for p in pairs[:shown]
+    )
+    return (
+        "<h2>Similar pairs</h2><p class=dim>the graded functions' code (renaming, reordering and "
+        "notebook cells do not hide it) and wrong hidden-test answers two students share, rare "
+        "ones weighing most; a lead to read, not a verdict. The evidence side by side: "
+        f"<a href='{PAGE}'>similarity screen</a></p><table><tr><th>students</th>"
+        "<th class=num>score</th><th class=num>code</th><th class=num>behaviour</th></tr>"
+        f"{rows}</table>"
+    )
 
 
 def render_summary(console: Console, stats: dict[str, Any]) -> None:

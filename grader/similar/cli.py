@@ -20,6 +20,7 @@ TOP = 50
 MAX_FUNCTIONS = 6  # shown side by side per pair
 MIN_FUNCTION = 0.3  # a function at least this alike is shown
 MAX_PAGE = 200  # pairs with their evidence on the page (the JSON may hold more)
+PAGE = "similarity.html"  # in the results folder, linked from its summary.html
 
 
 def parser() -> argparse.ArgumentParser:
@@ -35,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         metavar="HTML",
-        help="the page with the evidence (default: RESULTS/similarity.html)",
+        help=f"the page with the evidence (default: RESULTS/{PAGE})",
     )
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the ranked pairs as JSON")
     p.add_argument(
@@ -174,18 +175,11 @@ def screen(exercise: Exercise, results: Path, *, top: int = TOP) -> Screen:
     return Screen(students, pairs, views, notes, time.monotonic() - started)
 
 
-def main(argv: list[str], console: Console) -> int:
-    args = parser().parse_args(argv)
-    if args.top < 0:
-        raise GraderError(f"--top must be at least 0 (not {args.top})")
-    exercise = find_exercise(args.exercise)
-    if not args.results.is_dir():
-        raise GraderError(f"no such results folder: {args.results}")
-    found = screen(exercise, args.results, top=args.top)
+def write_page(exercise: Exercise, found: Screen, out: Path) -> None:
+    """The page with the evidence of the pairs `found`."""
     from grader.batch.run import write_atomic
     from grader.similar import page
 
-    out = args.out or args.results / "similarity.html"
     write_atomic(
         out,
         page.render(
@@ -196,6 +190,20 @@ def main(argv: list[str], console: Console) -> int:
             shown=len(found.views),
         ),
     )
+
+
+def main(argv: list[str], console: Console) -> int:
+    args = parser().parse_args(argv)
+    if args.top < 0:
+        raise GraderError(f"--top must be at least 0 (not {args.top})")
+    exercise = find_exercise(args.exercise)
+    if not args.results.is_dir():
+        raise GraderError(f"no such results folder: {args.results}")
+    found = screen(exercise, args.results, top=args.top)
+    from grader.batch.run import write_atomic
+
+    out = args.out or args.results / PAGE
+    write_page(exercise, found, out)
     if args.json:
         write_atomic(args.json, json.dumps({"pairs": found.pairs}, indent=1) + "\n")
     table = Table(title=f"most similar pairs of {len(found.students)} students")
