@@ -17,13 +17,24 @@ from grader._exceptions import SubmissionError
 from grader.exercise import Exercise
 from grader.how import loops_in
 from grader.result import GradeResult, LoadError, Status, TestResult
-from grader.runner import PLAN, ChildRunner, Observation, Plan, RunLimits, TestFile, test_sources
+from grader.runner import (
+    PLAN,
+    ChildRunner,
+    Launch,
+    Observation,
+    Plan,
+    RunLimits,
+    TestFile,
+    test_sources,
+)
 from grader.sandbox import Sandbox
 from grader.submission import Cell, Submission, first_code_line, load_submission
 
 if TYPE_CHECKING:
     from grader.golden import GoldenSet
+    from grader.judge import Judge
     from grader.pool import WarmWorker
+    from grader.variants import Variant
 
 
 def available_devices() -> list[str]:
@@ -71,138 +82,196 @@ def grade(
     config = exercise.config
     hidden = options.hidden and exercise.reference_dir is not None
     sandbox = Sandbox(hide=secret_folders(exercise, path, options), namespaces=options.namespaces)
-
-    error, error_kind = problem, "unreadable" if problem else ""
-    notes: list[str] = []
-    submission: Submission | None = None
-    if not problem:
-        try:
-            submission = load_submission(path, module=config.module)
-        except SubmissionError as exc:
-            error, error_kind = str(exc), "unreadable"
-    if submission is not None and (compile_error := submission.compile_error()):
-        error, error_kind = f"does not compile: {compile_error}", "compile"
-    written = (
-        submission.cells if submission is not None else []
-    )  # every line the student wrote, demo cells too
-    if submission is not None and submission.kind == "ipynb":
-        submission = submission.by_statement(
-            graded=config.function_names(), definitions_only=not options.run_all_cells
-        )
-        if not options.run_all_cells:
-            notes.append(
-                "notebook graded on its definitions only: demo code (training runs, plots, prints) was skipped"
-            )
-    runnable = submission is not None and not error
+    read = _read(exercise, path, options, problem)
     files = [TestFile("public", p) for p in exercise.public_tests] + [
         TestFile("hidden", p) for p in (exercise.hidden_tests if hidden else [])
     ]
-    launch = (
-        _runner(exercise, sandbox, options).start(files)
-        if runnable and options.worker is None
-        else None
-    )
-
+    launch = None
+    if read.runnable and options.worker is None:
+        launch = _runner(exercise, sandbox, options).start(files)
     try:  # while the child boots: torch, golden values, the judge
-        import torch
-
-        torch.set_num_threads(
-            1
-        )  # the judge's tensors are tiny: a thread pool only adds wake-ups (30 ms a grade)
-        from grader import golden
-        from grader.judge import Judge, load_properties
-
-        available = available_devices()
-        devices = options.devices or available
-        if "meta" not in devices:
-            devices = [*devices, "meta"]
-        variant = None
-        if hidden and options.seed is None:
-            from grader.variants import variant_for
-
-            variant = variant_for(exercise, options.student or student_of(path))
-        seed = variant.seed if variant is not None else (options.seed or 0) if hidden else 0
-        if seed:
-            sets = golden.variant(
-                exercise, seed, worker=options.worker if devices == golden.RECORD_DEVICES else None
-            )
-        else:
-            sets = [golden.public(exercise), *([golden.hidden(exercise)] if hidden else [])]
-        judge = Judge(
-            config,
-            load_properties(exercise.properties_paths()),
-            devices,
-            memory_mb=options.memory_mb or config.limits.memory_mb,
-            output_kb=config.limits.output_kb,
-            seed=seed,
-        )
+        against = _against(exercise, path, options, hidden=hidden)
     except BaseException:
         if launch is not None:
             launch.cancel()
         raise
 
-    suspicious = (
-        tamper.scan(submission.cells) if submission is not None else []
-    )  # (a cold child is still booting)
-    static = forbidden_in(written, config.forbidden_calls())
-    loops = loops_in(written, vectorised(sets))
-    definitions = submission.definitions() if submission is not None else {}
-    obs = Observation()
-    load_errors: list[LoadError] = []
-    if runnable and submission is not None:
-        job = _job(
-            exercise,
-            submission,
-            devices,
-            accelerators=[d for d in available if d not in ("cpu", "meta")],
-        )
-        job["seed"] = seed
-        job[PLAN] = plan_of(sets, devices)
-        if options.worker is not None:
-            obs = options.worker.run(dict(job, test_files=test_sources(files)))
-        elif launch is not None:
-            obs = launch.finish(job)
-        load_errors = _load_errors(submission, obs)
-        notes += [
-            f"{name} is not installed here: its calls did nothing while grading"
-            for name in obs.shimmed
-        ]
+    # (a cold child is still booting)
+    suspicious = tamper.scan(read.submission.cells) if read.submission is not None else []
+    static = forbidden_in(read.written, config.forbidden_calls())
+    loops = loops_in(read.written, vectorised(against.sets))
+    obs, load_errors = _observe(exercise, read, against, options, files, launch)
+    error, error_kind = read.error, read.error_kind
     if obs.load_failure and not error:
         error, error_kind = obs.load_failure, "load"
     judged = functools.partial(
         _result,
         exercise,
         path,
-        judge,
-        sets,
+        against.judge,
+        against.sets,
         obs,
         static=static,
         loops=loops,
         error=error,
         error_kind=error_kind,
         load_errors=load_errors,
-        notes=notes,
+        notes=read.notes
+        + [f"{n} is not installed here: its calls did nothing while grading" for n in obs.shimmed],
         flags=[*(f"tamper? {s}" for s in suspicious), *(f"audit: {e}" for e in obs.audit)],
         protections=(options.worker.sandbox if options.worker else sandbox).protections,
         started=started,
     )
     result = judged()
-    failed = {tag for t in result.tests if t.status == Status.failed for tag in t.tags}
-    if variant is not None and failed and runnable:
-        # the variant's named mistakes of the functions this student failed, recorded now if
-        # nobody failed them before: the judge can then say which mistake a value looks like
-        worker = options.worker if devices == golden.RECORD_DEVICES else None
-        if golden.add_mistakes(exercise, seed, sets, failed, worker=worker):
-            result = judged()
-    result.definitions = definitions
-    result.variant = variant.index if variant is not None else None
-    if hidden and runnable and submission is not None:  # what `grade similar` compares
+    if read.runnable and _add_mistakes_failed(exercise, result, against, options):
+        result = judged()
+    result.definitions = read.submission.definitions() if read.submission is not None else {}
+    result.variant = against.variant.index if against.variant is not None else None
+    if hidden and read.runnable and read.submission is not None:  # what `grade similar` compares
         from grader.similar.outputs import fingerprints
         from grader.similar.sources import kept_text
 
-        result.outputs = fingerprints(sets, obs, judge)
-        result.source = kept_text(written, submission.kind)
+        result.outputs = fingerprints(against.sets, obs, against.judge)
+        result.source = kept_text(read.written, read.submission.kind)
     return result
+
+
+@dataclass
+class _Read:
+    """A submission as the parent reads it, before anything of it runs."""
+
+    submission: Submission | None  # what the child runs (a notebook: its definitions)
+    written: list[Cell]  # every line the student wrote, demo cells too
+    error: str = ""
+    error_kind: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def runnable(self) -> bool:
+        return self.submission is not None and not self.error
+
+
+def _read(exercise: Exercise, path: Path, options: Options, problem: str) -> _Read:
+    if problem:
+        return _Read(None, [], problem, "unreadable")
+    config = exercise.config
+    try:
+        submission = load_submission(path, module=config.module)
+    except SubmissionError as exc:
+        return _Read(None, [], str(exc), "unreadable")
+    read = _Read(submission, submission.cells)
+    if compile_error := submission.compile_error():
+        read.error, read.error_kind = f"does not compile: {compile_error}", "compile"
+    if submission.kind == "ipynb":
+        read.submission = submission.by_statement(
+            graded=config.function_names(), definitions_only=not options.run_all_cells
+        )
+        if not options.run_all_cells:
+            read.notes.append(
+                "notebook graded on its definitions only: demo code (training runs, plots, "
+                "prints) was skipped"
+            )
+    return read
+
+
+@dataclass
+class _Against:
+    """What a run is judged against: its devices, input variant, golden values and judge."""
+
+    devices: list[str]
+    available: list[str]
+    variant: Variant | None
+    seed: int
+    sets: list[GoldenSet]
+    judge: Judge
+
+
+def _against(exercise: Exercise, path: Path, options: Options, *, hidden: bool) -> _Against:
+    import torch
+
+    # the judge's tensors are tiny: a thread pool only adds wake-ups (30 ms a grade)
+    torch.set_num_threads(1)
+    from grader import golden
+    from grader.judge import Judge, load_properties
+
+    config = exercise.config
+    available = available_devices()
+    devices = options.devices or available
+    if "meta" not in devices:
+        devices = [*devices, "meta"]
+    variant = None
+    if hidden and options.seed is None:
+        from grader.variants import variant_for
+
+        variant = variant_for(exercise, options.student or student_of(path))
+    seed = variant.seed if variant is not None else (options.seed or 0) if hidden else 0
+    if seed:
+        sets = golden.variant(exercise, seed, worker=_recorder(options, devices))
+    else:
+        sets = [golden.public(exercise), *([golden.hidden(exercise)] if hidden else [])]
+    judge = Judge(
+        config,
+        load_properties(exercise.properties_paths()),
+        devices,
+        memory_mb=options.memory_mb or config.limits.memory_mb,
+        output_kb=config.limits.output_kb,
+        seed=seed,
+    )
+    return _Against(devices, available, variant, seed, sets, judge)
+
+
+def _recorder(options: Options, devices: list[str]) -> WarmWorker | None:
+    """The warm worker to record golden values in, where it runs the devices they are recorded on."""
+    from grader.golden import RECORD_DEVICES
+
+    return options.worker if devices == RECORD_DEVICES else None
+
+
+def _observe(
+    exercise: Exercise,
+    read: _Read,
+    against: _Against,
+    options: Options,
+    files: list[TestFile],
+    launch: Launch | None,
+) -> tuple[Observation, list[LoadError]]:
+    """The submission's run, in the warm worker or the cold child already booting."""
+    if not read.runnable or read.submission is None:
+        return Observation(), []
+    job = _job(
+        exercise,
+        read.submission,
+        against.devices,
+        accelerators=[d for d in against.available if d not in ("cpu", "meta")],
+    )
+    job["seed"] = against.seed
+    job[PLAN] = plan_of(against.sets, against.devices)
+    obs = Observation()
+    if options.worker is not None:
+        obs = options.worker.run(dict(job, test_files=test_sources(files)))
+    elif launch is not None:
+        obs = launch.finish(job)
+    return obs, _load_errors(read.submission, obs)
+
+
+def _add_mistakes_failed(
+    exercise: Exercise, result: GradeResult, against: _Against, options: Options
+) -> bool:
+    """Record the variant's named mistakes of the functions this student failed, where nobody
+    failed them before (the judge can then say which mistake a value looks like): True when
+    the submission must be judged again."""
+    from grader import golden
+
+    failed = {tag for t in result.tests if t.status == Status.failed for tag in t.tags}
+    if against.variant is None or not failed:
+        return False
+    return golden.add_mistakes(
+        exercise,
+        against.seed,
+        against.sets,
+        failed,
+        worker=_recorder(options, against.devices),
+    )
 
 
 def forbidden_in(cells: list[Cell], forbidden: dict[str, list[str]]) -> dict[str, list[str]]:

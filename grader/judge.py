@@ -145,33 +145,11 @@ class Judge:
         loops: dict[str, list[str]],
     ) -> TestResult:
         first = tests[0]
-        failure: Verdict | None = None
-        where, output = "", ""
-        flags: list[str] = []
         used = sorted({use for tag in first.tags for use in static.get(tag, [])})
-        for test in tests:
-            for node_id, device in instances(test.key, self.devices):
-                if failure is not None:
-                    break
-                run = obs.tests.get(node_id)
-                twin = golden.tests.get(_meta_twin(test.key)) if device in ACCELERATORS else None
-                verdict = self._instance(test, run, device, visibility, load_failure, twin)
-                if verdict.outcome is Outcome.failed:
-                    suffix = (
-                        f" (on {device})"
-                        if device and len(self.devices) > 1 and device != "cpu"
-                        else ""
-                    )
-                    failure = Verdict.fail(verdict.text + suffix, flag=verdict.flag)
-                    where = run.where if run else ""
-                    output = run.output if run else ""
-                if run is not None and run.forbidden and not used:
-                    hinted = sorted(
-                        {name for tag in test.tags for name in self.forbidden.get(tag, [])}
-                        & set(run.forbidden)
-                    )
-                    if hinted:
-                        flags.append(f"hint: the child noted a call of {', '.join(hinted)}")
+        failure, run = self._first_failure(tests, obs, visibility, load_failure, golden)
+        flags: list[str] = []
+        if not used:  # what the child noted of forbidden calls: a hint for a human
+            flags += self._hints(tests, obs)
         if failure is not None and failure.flag:
             flags.append(failure.flag)  # what happened at run time stays on record for a human
         if used and not load_failure:  # but the parent's reading of the source decides
@@ -186,9 +164,8 @@ class Judge:
             )
             flags.append("how: not vectorised")
         passed = failure is None
-        if (
-            visibility is Visibility.hidden
-        ):  # a hidden test's output may echo its inputs: a short excerpt only
+        output = run.output if run is not None and failure is not None else ""
+        if visibility is Visibility.hidden:  # its output may echo its inputs: an excerpt only
             output = output[:200]
         return TestResult(
             name=function.split("::")[-1],
@@ -201,9 +178,43 @@ class Judge:
             reason=_one_line(failure.text if failure is not None else ""),
             output=output,
             visibility=visibility,
-            where=where,
+            where=run.where if run is not None and failure is not None else "",
             flags=sorted(set(flags)),
         )
+
+    def _first_failure(
+        self,
+        tests: list[GoldenTest],
+        obs: Observation,
+        visibility: Visibility,
+        load_failure: str,
+        golden: GoldenSet,
+    ) -> tuple[Verdict | None, TestRun | None]:
+        """The first failing run of a test function's instances (with that run), in order."""
+        for test in tests:
+            for node_id, device in instances(test.key, self.devices):
+                run = obs.tests.get(node_id)
+                twin = golden.tests.get(_meta_twin(test.key)) if device in ACCELERATORS else None
+                verdict = self._instance(test, run, device, visibility, load_failure, twin)
+                if verdict.outcome is Outcome.failed:
+                    on = device and len(self.devices) > 1 and device != "cpu"
+                    suffix = f" (on {device})" if on else ""
+                    return Verdict.fail(verdict.text + suffix, flag=verdict.flag), run
+        return None, None
+
+    def _hints(self, tests: list[GoldenTest], obs: Observation) -> list[str]:
+        """The forbidden calls the child noted in the runs of these tests."""
+        flags = []
+        for test in tests:
+            for node_id, _device in instances(test.key, self.devices):
+                run = obs.tests.get(node_id)
+                hinted = sorted(
+                    {name for tag in test.tags for name in self.forbidden.get(tag, [])}
+                    & set(run.forbidden if run is not None else ())
+                )
+                if hinted:
+                    flags.append(f"hint: the child noted a call of {', '.join(hinted)}")
+        return flags
 
     def _instance(
         self,
@@ -223,20 +234,8 @@ class Judge:
         says went wrong (its error text is the student's to write).
         """
         function = f"`{test.tags[0]}`"
-        if load_failure:
-            return Verdict.fail(load_failure)
-        if run is None:
-            return Verdict.fail("did not run")
-        if run.failure:
-            during = (
-                "during" if run.failure.startswith(("exited", "crashed", "was killed")) else "in"
-            )
-            return Verdict.fail(
-                f"{run.failure} {during} {function}", flag=run.failure.split(" (")[0]
-            )
-        if run.violations:
-            return Verdict.fail(run.violations[0], flag="broke the grading protocol")
-        tol = self.config.tolerance
+        if run is None or load_failure or run.failure or run.violations:
+            return _not_run(run, function, load_failure)
         reveal = (
             visibility is Visibility.visible and not self.seed
         )  # a variant's values are secret, public tests too
@@ -244,38 +243,40 @@ class Judge:
             message = run.checks.get(i)
             label = str(rule.get("name") or (f"value {i + 1}" if len(test.checks) > 1 else ""))
             if message is None:
-                if run.error:
-                    reason = _explain_error(self._memory(run.error))
-                    if reason.startswith("printed more than"):
-                        return Verdict.fail(
-                            f"{reason} in {function}",
-                            flag=f"output truncated at {self.output_kb / 1024:g} MB",
-                        )
-                    return Verdict.fail(reason)
-                return Verdict.fail(f"produced no value for {label or 'the check'}")
+                return self._no_value(run, label, function)
             follows = device in ACCELERATORS and (twin is None or _on_meta(twin, i))
-            text: str | None
-            try:
-                text = self._check(
-                    test,
-                    i,
-                    message,
-                    device if follows else None,
-                    reveal=reveal,
-                    tol=(tol.rtol, tol.atol),
-                )
-            except Exception as exc:  # noqa: BLE001 - whatever the child sent, judging fails closed
-                text = f"sent a value that could not be judged ({type(exc).__name__})"
+            text = self._judge_check(test, i, message, device if follows else None, reveal)
             if text is not None:
-                formula = test.derived.get(str(rule.get("name") or ""))
-                if (
-                    formula
-                ):  # a value the test made from the submission's functions, not one of them
-                    text = f"{text}; the test computes it as {formula}, from your own functions"
                 return Verdict.fail(f"{label}: {text}" if label else text)
         if not run.ended:
             return Verdict.fail("did not finish")
         return self._how(test, run)
+
+    def _judge_check(
+        self, test: GoldenTest, i: int, message: dict[str, Any], device: str | None, reveal: bool
+    ) -> str | None:
+        """What is wrong with check `i`'s value, failing closed; None when it is right."""
+        tol = self.config.tolerance
+        try:
+            text = self._check(test, i, message, device, reveal=reveal, tol=(tol.rtol, tol.atol))
+        except Exception as exc:  # noqa: BLE001 - whatever the child sent, judging fails closed
+            text = f"sent a value that could not be judged ({type(exc).__name__})"
+        formula = test.derived.get(str(test.checks[i].get("name") or ""))
+        if text is not None and formula:  # a value the test made from the submission's functions
+            text = f"{text}; the test computes it as {formula}, from your own functions"
+        return text
+
+    def _no_value(self, run: TestRun, label: str, function: str) -> Verdict:
+        """A check the reference made that never arrived: the error that stopped it, if any."""
+        if not run.error:
+            return Verdict.fail(f"produced no value for {label or 'the check'}")
+        reason = _explain_error(self._memory(run.error))
+        if reason.startswith("printed more than"):
+            return Verdict.fail(
+                f"{reason} in {function}",
+                flag=f"output truncated at {self.output_kb / 1024:g} MB",
+            )
+        return Verdict.fail(reason)
 
     @staticmethod
     def _how(test: GoldenTest, run: TestRun) -> Verdict:
@@ -329,44 +330,69 @@ class Judge:
         except (WireError, ValueError, TypeError, OverflowError) as exc:
             return f"sent an unreadable value ({exc})"
         if kind == "equal":
-            expected = test.expected(i)
-            rtol = tol[0] if rule.get("rtol") is None else rule["rtol"]
-            atol = tol[1] if rule.get("atol") is None else rule["atol"]
-            text = compare(
-                expected, got, rtol=rtol, atol=atol, expected_device=device, reveal=reveal
-            )
-            if text is None:
-                return None
-            for says, value in test.wrong(i):  # a known-wrong value, within the check's tolerance
-                if compare(value, got, rtol=rtol, atol=atol, expected_device=device) is None:
-                    return f"looks like {says}" + (f" ({text})" if reveal else "")
-            return text
+            return _check_equal(test, i, got, device, reveal=reveal, tol=tol)
         if kind == "raises":
-            want = rule.get("expected", "an exception")
-            if (
-                not isinstance(got, dict)
-                or got.get("matches") is not True
-                or not isinstance(got.get("raised"), str)
-            ):
-                raised = got.get("raised") if isinstance(got, dict) else None
-                if not raised or not isinstance(raised, str):
-                    return f"expected {want} to be raised, but nothing was raised"
-                message_text = got.get("message", "") if isinstance(got, dict) else ""
-                return f"expected {want} to be raised, got {raised[:80]}" + (
-                    f": {str(message_text)[:200]}" if message_text else ""
-                )
-            return None
+            return _check_raises(str(rule.get("expected", "an exception")), got)
         if kind == "property":
-            name = str(rule.get("property"))
-            fn = self.properties.get(name)
-            if fn is None:
-                return f"grader misconfigured: no property {name!r}"
-            try:
-                ok, text = fn(got, seed=self.seed)
-            except Exception as exc:  # noqa: BLE001 - a property meeting a forged value fails that check
-                return f"sent a value the property check could not use ({type(exc).__name__})"
-            return None if ok is True else str(text)
+            return self._check_property(str(rule.get("property")), got)
         return f"grader misconfigured: unknown rule {kind!r}"
+
+    def _check_property(self, name: str, got: Any) -> str | None:
+        fn = self.properties.get(name)
+        if fn is None:
+            return f"grader misconfigured: no property {name!r}"
+        try:
+            ok, text = fn(got, seed=self.seed)
+        except Exception as exc:  # noqa: BLE001 - a property meeting a forged value fails that check
+            return f"sent a value the property check could not use ({type(exc).__name__})"
+        return None if ok is True else str(text)
+
+
+def _check_equal(
+    test: GoldenTest,
+    i: int,
+    got: Any,
+    device: str | None,
+    *,
+    reveal: bool,
+    tol: tuple[float, float],
+) -> str | None:
+    rule = test.checks[i]
+    rtol = tol[0] if rule.get("rtol") is None else rule["rtol"]
+    atol = tol[1] if rule.get("atol") is None else rule["atol"]
+    text = compare(
+        test.expected(i), got, rtol=rtol, atol=atol, expected_device=device, reveal=reveal
+    )
+    if text is None:
+        return None
+    for says, value in test.wrong(i):  # a known-wrong value, within the check's tolerance
+        if compare(value, got, rtol=rtol, atol=atol, expected_device=device) is None:
+            return f"looks like {says}" + (f" ({text})" if reveal else "")
+    return text
+
+
+def _check_raises(want: str, got: Any) -> str | None:
+    if isinstance(got, dict) and got.get("matches") is True and isinstance(got.get("raised"), str):
+        return None
+    raised = got.get("raised") if isinstance(got, dict) else None
+    if not raised or not isinstance(raised, str):
+        return f"expected {want} to be raised, but nothing was raised"
+    message_text = got.get("message", "") if isinstance(got, dict) else ""
+    return f"expected {want} to be raised, got {raised[:80]}" + (
+        f": {str(message_text)[:200]}" if message_text else ""
+    )
+
+
+def _not_run(run: TestRun | None, function: str, load_failure: str) -> Verdict:
+    """The verdict on a test whose run went wrong before any value counted."""
+    if load_failure:
+        return Verdict.fail(load_failure)
+    if run is None:
+        return Verdict.fail("did not run")
+    if run.failure:
+        during = "during" if run.failure.startswith(("exited", "crashed", "was killed")) else "in"
+        return Verdict.fail(f"{run.failure} {during} {function}", flag=run.failure.split(" (")[0])
+    return Verdict.fail(run.violations[0], flag="broke the grading protocol")
 
 
 _STATE_DICT = re.compile(r"Error\(s\) in loading state_dict for (?P<cls>\w+):")

@@ -292,22 +292,28 @@ def supervise(
         done |= {test_id for test_id, run in obs.tests.items() if run.ended or run.failure}
         if status == "cell-died":
             continue  # that cell is skipped from now on; load the rest again
-        if status == "finished" or obs.load_failure:
-            break
-        if status == "died" and len(done) == before:  # died outside any test: no progress to make
-            break
-        if status == "total-timeout":
-            seconds = limits.total_timeout
-            for entry in obs.collected:
-                run = obs.tests.setdefault(entry["id"], TestRun())
-                if not run.ended and not run.failure:
-                    run.failure = f"not run: the whole submission ran out of time ({seconds:g} s)"
-            obs.flags.append(f"timed out after {seconds:g} s in total")
-            break
-        if not obs.collected:
+        if status == "total-timeout" and not obs.load_failure:
+            _out_of_time(obs, limits.total_timeout)
+        if _over(status, obs, progressed=len(done) > before):
             break
     obs.finished = True
     return obs
+
+
+def _over(status: str, obs: Observation, *, progressed: bool) -> bool:
+    """Whether a run ends after a child that ended with `status` (else it restarts)."""
+    if status in ("finished", "total-timeout") or obs.load_failure or not obs.collected:
+        return True
+    return status == "died" and not progressed  # died outside any test: no progress to make
+
+
+def _out_of_time(obs: Observation, seconds: float) -> None:
+    """Every test not done fails: the whole submission ran out of time."""
+    for entry in obs.collected:
+        run = obs.tests.setdefault(entry["id"], TestRun())
+        if not run.ended and not run.failure:
+            run.failure = f"not run: the whole submission ran out of time ({seconds:g} s)"
+    obs.flags.append(f"timed out after {seconds:g} s in total")
 
 
 class Launch:
@@ -396,9 +402,8 @@ class _Watch:
         sel.register(child.output, selectors.EVENT_READ, "output")
         if child.status is not None:
             sel.register(child.status, selectors.EVENT_READ, "status")
-        next_memory_check = (
-            time.monotonic() + MEMORY_POLL
-        )  # a child just started has nothing of its own yet
+        # a child just started has nothing of its own yet
+        next_memory_check = time.monotonic() + MEMORY_POLL
         while not child.exited:
             now = time.monotonic()
             timeout = min(self.phase_deadline, self.total_deadline) - now
@@ -409,25 +414,9 @@ class _Watch:
                 if child.memory_kb() > self.limits.memory_mb * 1024:
                     return self._died(f"used more memory than allowed ({self.limits.memory_mb} MB)")
             for key, _ in sel.select(timeout=min(timeout, MEMORY_POLL)):
-                data = _read(key.fd)
-                if key.data == "status":
-                    child.on_status(data)  # type: ignore[attr-defined]
-                elif key.data == "output":
-                    self._take_output(data)
-                    if not data:
-                        sel.unregister(key.fd)
-                elif data:
-                    try:
-                        self._take(data)
-                    except ProtocolError as exc:
-                        return self._died(f"broke the grading protocol ({exc})")
-                else:
-                    sel.unregister(key.fd)
-                    child.on_channel_eof()  # type: ignore[attr-defined]
-                if self.output_seen > 8 * self.limits.output_bytes:
-                    return self._died(
-                        f"printed more than {_size(self.limits.output_bytes)} of output"
-                    )
+                ended = self._event(sel, key)
+                if ended is not None:
+                    return ended
         try:
             self._drain(sel)
         except ProtocolError as exc:
@@ -435,6 +424,27 @@ class _Watch:
         if self.saw_done:
             return "finished"
         return self._died(describe_exit(child.returncode), already_dead=True)
+
+    def _event(self, sel: selectors.BaseSelector, key: selectors.SelectorKey) -> str | None:
+        """What one of the child's pipes has to say; how the child ended, if this ends it."""
+        data = _read(key.fd)
+        if key.data == "status":
+            self.child.on_status(data)  # type: ignore[attr-defined]
+        elif key.data == "output":
+            self._take_output(data)
+            if not data:
+                sel.unregister(key.fd)
+        elif data:
+            try:
+                self._take(data)
+            except ProtocolError as exc:
+                return self._died(f"broke the grading protocol ({exc})")
+        else:
+            sel.unregister(key.fd)
+            self.child.on_channel_eof()  # type: ignore[attr-defined]
+        if self.output_seen > 8 * self.limits.output_bytes:
+            return self._died(f"printed more than {_size(self.limits.output_bytes)} of output")
+        return None
 
     def _drain(self, sel: selectors.BaseSelector) -> None:
         """What the dead child wrote before it ended, still in the pipes: all there already (the

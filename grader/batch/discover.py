@@ -88,50 +88,49 @@ def discover(root: Path, *, module: str) -> list[Student]:
     if not root.is_dir():
         raise SubmissionError(f"{root} is not a folder (unzip it, or pass the .zip itself)")
     students: dict[str, Student] = {}
-
-    def add(student: Student) -> Student:
-        existing = students.get(student.key)
-        if existing is None:
-            students[student.key] = student
-            return student
-        existing.files += student.files
-        existing.late = existing.late or student.late
-        return existing
-
     for entry in sorted(root.iterdir(), key=lambda p: p.name):
         if entry.name in IGNORED or entry.name.startswith(".") or entry.name == "__MACOSX":
             continue
-        if entry.is_dir():
-            m = MOODLE.match(entry.name)
-            name, identifier = (
-                (m.group("name"), f"Participant {m.group('id')}") if m else (entry.name, "")
-            )
-            # two participants may share a name: Moodle's id keeps them apart
-            key = safe_key(f"{name}_{m.group('id')}") if m else safe_key(name)
-            student = add(Student(key, name, identifier, folder=entry))
-            if not any(p.is_file() for p in entry.rglob("*")):
-                student.problem = "empty folder"
-            continue
-        m = CANVAS.match(entry.name)
-        if m:
-            student = add(
-                Student(
-                    safe_key(m.group("login")),
-                    m.group("login"),
-                    m.group("user"),
-                    late=bool(m.group("late")),
-                    files=[entry],
-                )
-            )
-        else:
-            student = add(Student(safe_key(entry.stem), entry.stem, files=[entry]))
-        if entry.suffix not in SUBMISSION_SUFFIXES:
-            student.problem = (
-                student.problem or f"{entry.name} is not a submission (.py, .ipynb or .zip)"
-            )
+        found = _folder_student(entry) if entry.is_dir() else _file_student(entry)
+        existing = students.setdefault(found.key, found)
+        if existing is not found:  # the same student again: their files together
+            existing.files += found.files
+            existing.late = existing.late or found.late
+            existing.problem = existing.problem or found.problem
     for student in students.values():
         _choose_file(student, module)
     return sorted(students.values(), key=lambda s: s.key)
+
+
+def _folder_student(entry: Path) -> Student:
+    """A student's folder: Moodle's `Name_ID_assignsubmission_file_`, or any folder by its name."""
+    m = MOODLE.match(entry.name)
+    if m:  # two participants may share a name: Moodle's id keeps them apart
+        name, identifier = m.group("name"), f"Participant {m.group('id')}"
+        student = Student(safe_key(f"{name}_{m.group('id')}"), name, identifier, folder=entry)
+    else:
+        student = Student(safe_key(entry.name), entry.name, "", folder=entry)
+    if not any(p.is_file() for p in entry.rglob("*")):
+        student.problem = "empty folder"
+    return student
+
+
+def _file_student(entry: Path) -> Student:
+    """A student's file: Canvas's `login_late_user_file`, or any file by its name."""
+    m = CANVAS.match(entry.name)
+    if m:
+        student = Student(
+            safe_key(m.group("login")),
+            m.group("login"),
+            m.group("user"),
+            late=bool(m.group("late")),
+            files=[entry],
+        )
+    else:
+        student = Student(safe_key(entry.stem), entry.stem, files=[entry])
+    if entry.suffix not in SUBMISSION_SUFFIXES:
+        student.problem = f"{entry.name} is not a submission (.py, .ipynb or .zip)"
+    return student
 
 
 def _canvas_file(path: Path) -> str:

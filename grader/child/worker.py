@@ -331,12 +331,18 @@ class Worker:
                 continue
             for fd in fds:
                 os.close(fd)
-            if command is None or command == "quit":
-                self._kill(current)
-                os._exit(0)
-            if command == "kill" and current is not None:
-                self._after_child(current, self._kill(current).get(current, signal.SIGKILL))
-                current = None
+            current = self._obey(command, current)
+
+    def _obey(self, command: str | None, current: int | None) -> int | None:
+        """A command other than a fork: "quit" (or the parent gone) ends the worker; "kill" ends
+        the current child. The child running after it."""
+        if command is None or command == "quit":
+            self._kill(current)
+            os._exit(0)
+        if command == "kill" and current is not None:
+            self._after_child(current, self._kill(current).get(current, signal.SIGKILL))
+            return None
+        return current
 
     def _kill(self, current: int | None) -> dict[int, int]:
         """Kill the current child and everything it started; the wait statuses reaped meanwhile."""
