@@ -225,3 +225,22 @@ def test_a_variant_records_mistakes_only_for_functions_a_student_fails(catalogue
     says = "looks like softmax over dim 0 instead of the last dimension"
     assert failed["test_softmax_dim_and_devices"] == f"dim=1: {says}"
     assert recorded() == (["softmax"], {"softmax-dim0"})  # mse_loss's mistake: not needed yet
+
+
+@pytest.mark.slow
+def test_a_grade_stands_when_recording_its_mistakes_fails(catalogued, monkeypatch):
+    """Naming a mistake is a hint: a worker lost while its values are recorded costs no grade."""
+    from grader.pool import WorkerGone
+
+    def gone(*args, **kwargs):
+        raise WorkerGone("the warm worker did not fork")
+
+    monkeypatch.setattr(golden, "add_mistakes", gone)
+    result = grade(
+        catalogued,
+        SUBMISSIONS / "bug_softmax_dim0.py",
+        Options(devices=["cpu", "meta"], student="ben"),
+    )
+    assert result.variant is not None and not result.error
+    assert 0 < result.score < 100
+    assert "test_softmax_dim_and_devices" in _failed(result)
