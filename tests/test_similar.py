@@ -249,6 +249,6 @@ def test_the_batch_summary_shows_the_closest_pairs_and_links_their_evidence(
     assert len(rows) == 5
     shown = [frozenset(re.findall(r"<a href='#([^']+)'>", row)) for row in rows]
     assert set(shown[:3]) == PLANTED
-    assert "similarity.html" in screened.batch_out and "most alike" in screened.batch_out
+    assert "similarity.html" in screened.batch_out and "worth a look: " in screened.batch_out
     first = screened.pairs[0]
     assert f"{first['a']} ↔ {first['b']}" in screened.batch_page  # the same ranking, its evidence

@@ -23,7 +23,7 @@ from grader.batch.run import Batch, Entry, summary_rows, write_atomic
 from grader.exercise import Exercise, find_exercise
 from grader.grading import Options
 from grader.reports import classbook
-from grader.similar.cli import PAGE
+from grader.similar.cli import PAGE, STANDS_OUT
 
 
 def parser() -> argparse.ArgumentParser:
@@ -201,7 +201,9 @@ def _write_outputs(
     write_atomic(out / "summary.html", classbook.summary_html(stats, f"{title}: class summary"))
     classbook.render_summary(console, stats)
     console.print(
-        f"results in {out}/: gradebook.csv, summary.html, students/<name>/(results.json, feedback.md, feedback.html)"
+        f"results in {out}/: gradebook.csv, summary.html, "
+        + (f"{PAGE}, " if stats["similar"] else "")
+        + "students/<name>/(results.json, feedback.md, feedback.html)"
         + (
             "; for Moodle: moodle_worksheet.csv (upload grading worksheet) and moodle_feedback.zip "
             "(upload multiple feedback files in a zip)"
@@ -211,9 +213,15 @@ def _write_outputs(
     )
     if stats["similar"]:
         top = stats["similar"][0]
+        closest = f"{top['a']} and {top['b']}, {top['score']:.2f}"
         console.print(
-            f"similarity screen: {out / PAGE} (most alike: {top['a']} and {top['b']}, "
-            f"{top['score']:.2f}); summary.html lists the closest pairs"
+            f"similarity screen: {out / PAGE} ("
+            + (
+                f"worth a look: {closest}"
+                if top["score"] >= STANDS_OUT
+                else f"no pair stands out; closest {closest}"
+            )
+            + "); summary.html lists the closest pairs"
         )
     elif stats["similar_note"]:
         console.print(f"[yellow]no similarity screen:[/] {stats['similar_note']}")

@@ -20,7 +20,7 @@ from rich.text import Text
 from grader.reports.html import page
 from grader.reports.markdown import without_paths
 from grader.result import GradeResult
-from grader.similar.cli import PAGE
+from grader.similar.cli import PAGE, STANDS_OUT
 
 MAX_LISTED = 12  # failing functions named in a Moodle comment
 
@@ -401,8 +401,14 @@ def _similar_section(stats: dict[str, Any], shown: int = 5) -> str:
         f"<td class=num>{p['code']:.2f}</td><td class=num>{p['behaviour']:.2f}</td></tr>"
         for p in pairs[:shown]
     )
+    verdict = (
+        ""
+        if pairs[0]["score"] >= STANDS_OUT
+        else f"<p>No pair stands out: the closest scores {pairs[0]['score']:.2f} (below "
+        f"{STANDS_OUT:g}; two students who solved it the usual way score about 0.2–0.3).</p>"
+    )
     return (
-        "<h2>Similar pairs</h2><p class=dim>the graded functions' code (renaming, reordering and "
+        f"<h2>Similar pairs</h2>{verdict}<p class=dim>the graded functions' code (renaming, reordering and "
         "notebook cells do not hide it) and wrong hidden-test answers two students share, rare "
         "ones weighing most; a lead to read, not a verdict. The evidence side by side: "
         f"<a href='{PAGE}'>similarity screen</a></p><table><tr><th>students</th>"

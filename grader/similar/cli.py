@@ -21,6 +21,7 @@ MAX_FUNCTIONS = 6  # shown side by side per pair
 MIN_FUNCTION = 0.3  # a function at least this alike is shown
 MAX_PAGE = 200  # pairs with their evidence on the page (the JSON may hold more)
 PAGE = "similarity.html"  # in the results folder, linked from its summary.html
+STANDS_OUT = 0.5  # a pair's score from which it is worth a look (two usual solutions: 0.2-0.3)
 
 
 def parser() -> argparse.ArgumentParser:
