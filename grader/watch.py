@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
+import functools
 import signal
 import threading
 import time
@@ -166,6 +167,18 @@ class SelectiveWorker(WarmWorker):
         return self.fork(dict(attempt, skip=skip))
 
 
+def kept(
+    last: GradeResult, names: set[str], uses: dict[tuple[Visibility, str], set[str]]
+) -> frozenset[str]:
+    """The tests of `last` that an edit of `names` cannot change: neither the functions they
+    grade (their tags) nor those they call themselves (`uses`) are among them."""
+    return frozenset(
+        t.name
+        for t in last.tests
+        if not (set(t.tags) | uses.get((t.visibility, t.name), set())) & names
+    )
+
+
 def merge(
     config: ExerciseConfig, last: GradeResult, fresh: GradeResult, keep: frozenset[str]
 ) -> GradeResult:
@@ -199,6 +212,21 @@ class Watcher:
         self.options = dataclasses.replace(options, worker=self.worker)
         self.last: GradeResult | None = None
         self.shape: dict[str, tuple[str, str, set[str]]] | None = None  # `signature` of `last`
+
+    @functools.cached_property
+    def uses(self) -> dict[tuple[Visibility, str], set[str]]:
+        """Each test's other graded names (its `uses` marker): the test calls them itself."""
+        from grader.markers import declared_uses
+
+        hidden = self.options.hidden and self.exercise.reference_dir is not None
+        return {
+            (visibility, name): names
+            for visibility, paths in (
+                (Visibility.visible, self.exercise.public_tests),
+                (Visibility.hidden, self.exercise.hidden_tests if hidden else []),
+            )
+            for name, names in declared_uses(paths).items()
+        }
 
     def run(self, console: Console, *, verbose: bool = False, since: float | None = None) -> None:
         """Grade once and print the report, what changed, and the ready line."""
@@ -239,7 +267,7 @@ class Watcher:
                     for t in last.tests
                     if t.tags and t.where and t.tags[0] in moved(self.shape, shape)
                 }
-                keep = frozenset(t.name for t in last.tests if not set(t.tags) & names)
+                keep = kept(last, names, self.uses)
         self.worker.keep = keep
         result = grade(self.exercise, self.path, self.options)
         self.shape = shape

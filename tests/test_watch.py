@@ -15,8 +15,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
+from grader.exercise import find_exercise
+from grader.markers import declared_uses
+from grader.result import GradeResult, Status, TestResult, Visibility
 from grader.submission import load_submission
-from grader.watch import affected, signature
+from grader.watch import affected, kept, signature
 
 SOLUTION = (ROOT / "reference/ex2/solution.py").read_text(encoding="utf-8")
 GOOD, BAD = "return x.clamp(min=0)", "return x * 1.0"
@@ -39,6 +42,35 @@ def test_an_edit_affects_its_function_and_whatever_reads_it(tmp_path):
     assert names is not None and {"count_parameters", "samples_needed"} <= names
     # a change outside any definition (an import, a constant) runs everything
     assert affected(before, _shape(tmp_path, "import math\n" + SOLUTION)) is None
+
+
+def test_an_edit_of_a_function_a_test_calls_itself_runs_that_test_again():
+    """test_train calls sub.minibatches itself (`@pytest.mark.uses`): a student's train need not
+    call minibatches for an edit of minibatches to change that test's result."""
+    ex2 = find_exercise("ex2")
+    uses = {(Visibility.visible, n): u for n, u in declared_uses(ex2.public_tests).items()}
+    assert uses[Visibility.visible, "test_train"] == {"minibatches"}
+
+    def test(name: str, tag: str) -> TestResult:
+        return TestResult(
+            name=name,
+            part="Training",
+            tags=[tag],
+            max_score=1,
+            score=1,
+            status=Status.passed,
+            visibility=Visibility.visible,
+        )
+
+    last = GradeResult.model_construct(
+        tests=[
+            test("test_train", "train"),
+            test("test_minibatches", "minibatches"),
+            test("test_relu", "relu"),
+        ]
+    )
+    assert kept(last, {"minibatches"}, uses) == {"test_relu"}
+    assert kept(last, {"relu"}, uses) == {"test_train", "test_minibatches"}
 
 
 def _lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:

@@ -30,6 +30,7 @@ from grader import syntax
 from grader.audit.mutants import Mutant
 from grader.exercise import Exercise
 from grader.grading import Options, grade, run_limits, secret_folders
+from grader.markers import declared_uses
 from grader.pool import WarmChild, WarmWorker
 from grader.result import GradeResult
 from grader.runner import Observation
@@ -68,28 +69,6 @@ class Outcome:
     @property
     def caught(self) -> bool:
         return bool(self.own)
-
-
-def _uses(exercise: Exercise) -> dict[str, set[str]]:
-    """Test function name -> the graded functions its `@pytest.mark.uses(...)` names."""
-    found: dict[str, set[str]] = {}
-    for path in exercise.hidden_tests:
-        tree = syntax.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.FunctionDef):
-                continue
-            for deco in node.decorator_list:
-                if (
-                    isinstance(deco, ast.Call)
-                    and isinstance(deco.func, ast.Attribute)
-                    and deco.func.attr == "uses"
-                ):
-                    found.setdefault(node.name, set()).update(
-                        a.value
-                        for a in deco.args
-                        if isinstance(a, ast.Constant) and isinstance(a.value, str)
-                    )
-    return found
 
 
 class AuditWorker(WarmWorker):
@@ -193,7 +172,7 @@ class Auditor:
 
     @cached_property
     def uses(self) -> dict[str, set[str]]:
-        return _uses(self.exercise)
+        return declared_uses(self.exercise.hidden_tests)
 
     @cached_property
     def reach(self) -> dict[str, set[str]]:
