@@ -278,7 +278,9 @@ def supervise(
     deadline = time.monotonic() + limits.total_timeout
     done: set[str] = set()
     for _attempt in range(MAX_RESTARTS):
-        attempt = dict(job, skip=sorted(done), skip_cells=sorted(obs.skipped_cells))
+        # what the job skips itself (tests already known) and what earlier attempts finished
+        skip = sorted(done | set(job.get("skip", ())))
+        attempt = dict(job, skip=skip, skip_cells=sorted(obs.skipped_cells))
         child = first or start_child(attempt)
         if first is not None:
             assert isinstance(first, ColdChild)

@@ -244,3 +244,18 @@ def test_a_grade_stands_when_recording_its_mistakes_fails(catalogued, monkeypatc
     assert result.variant is not None and not result.error
     assert 0 < result.score < 100
     assert "test_softmax_dim_and_devices" in _failed(result)
+
+
+@pytest.mark.slow
+def test_recording_mistakes_on_demand_runs_every_mistake_and_no_reference_test(catalogued):
+    """The reference's own tests are known already (the job skips them, restarts or not); each
+    named mistake of the functions asked for runs through its function's tests."""
+    from grader.judge import instances
+
+    named = golden.mutants(catalogued, catalogued.solution_path.read_text(encoding="utf-8"))
+    sets = [golden.public(catalogued), golden.hidden(catalogued)]
+    known = [i for g in sets for key in g.tests for i, _ in instances(key, golden.RECORD_DEVICES)]
+    obs = golden._reference_run(catalogued, ["public", "hidden"], 7, named, None, skip=known)
+    ran = {run_id.split("/")[1] for run_id in obs.tests if run_id.startswith("~mistake/")}
+    assert ran == {"softmax-dim0", "mse-mean-all"}
+    assert all(run_id.startswith("~mistake/") for run_id in obs.tests)
