@@ -393,6 +393,11 @@ def _variant(
     return [parse(documents[group], str(paths[group])) for group in paths]
 
 
+def recorded_mistakes(sets: list[GoldenSet]) -> list[frozenset[str] | None]:
+    """Which functions' named mistakes each set holds now (None: every function's)."""
+    return [None if g.mistakes_of is None else frozenset(g.mistakes_of) for g in sets]
+
+
 def add_mistakes(
     exercise: Exercise,
     seed: int,
@@ -400,22 +405,20 @@ def add_mistakes(
     functions: set[str],
     *,
     worker: WarmWorker | None,
-) -> bool:
+) -> None:
     """Record, beside variant `seed`'s values, the named mistakes of those of `functions` whose
-    mistakes it lacks (a student failed them): in memory and in the variant's files. True when
-    anything was added, so that a submission judged before is judged again."""
+    mistakes it lacks (a student failed them): in memory and in the variant's files. A run that
+    did not complete records nothing (the next student who fails them tries again)."""
     paths = {group: variant_cache_path(exercise, group, seed) for group in ("public", "hidden")}
     with _recording(paths["hidden"]):
-        recorded = [gset.mistakes_of for gset in sets]
-        if not seed or any(r is None for r in recorded):
-            return False  # every function's are there
-        wanted = set(functions)
-        for functions_done in recorded:
-            wanted -= functions_done or set()
+        if not seed or any(g.mistakes_of is None for g in sets):
+            return  # every function's are there
+        wanted = {f for f in functions if not all(f in (g.mistakes_of or ()) for g in sets)}
         if not wanted:
-            return False
+            return
         source = exercise.solution_path.read_text(encoding="utf-8")
         named = [m for m in mutants(exercise, source) if m["function"] in wanted]
+        obs = Observation()
         if named:
             from grader.judge import instances
 
@@ -425,6 +428,8 @@ def add_mistakes(
             obs = _reference_run(
                 exercise, [gset.group for gset in sets], seed, named, worker, skip=done
             )
+            if obs.load_failure or any(f.startswith("timed out") for f in obs.flags):
+                return
         for gset in sets:
             if named:
                 _add_mistakes(
@@ -433,7 +438,6 @@ def add_mistakes(
             assert gset.mistakes_of is not None
             gset.mistakes_of.update(wanted)
             _rewrite(paths[gset.group], gset)
-        return bool(named)
 
 
 def _rewrite(path: Path, gset: GoldenSet) -> None:

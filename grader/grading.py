@@ -6,6 +6,7 @@ two start-ups overlap; the job (devices, cells, tests to skip) reaches the child
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from dataclasses import dataclass, field
@@ -122,9 +123,14 @@ def grade(
         protections=(options.worker.sandbox if options.worker else sandbox).protections,
         started=started,
     )
+    from grader.golden import recorded_mistakes
+
+    seen = recorded_mistakes(against.sets)  # (another thread may add some while this one judges)
     result = judged()
-    if read.runnable and _add_mistakes_failed(exercise, result, against, options):
-        result = judged()
+    if read.runnable and not result.error:
+        _add_mistakes_failed(exercise, result, against, options)
+        if recorded_mistakes(against.sets) != seen:  # named now: judged again to say which
+            result = judged()
     result.definitions = read.submission.definitions() if read.submission is not None else {}
     result.variant = against.variant.index if against.variant is not None else None
     if hidden and read.runnable and read.submission is not None:  # what `grade similar` compares
@@ -256,25 +262,23 @@ def _observe(
 
 def _add_mistakes_failed(
     exercise: Exercise, result: GradeResult, against: _Against, options: Options
-) -> bool:
+) -> None:
     """Record the variant's named mistakes of the functions this student failed, where nobody
-    failed them before (the judge can then say which mistake a value looks like): True when
-    the submission must be judged again."""
+    failed them before: the judge can then say which mistake a value looks like."""
     from grader import golden
 
     failed = {tag for t in result.tests if t.status == Status.failed for tag in t.tags}
     if against.variant is None or not failed:
-        return False
-    try:
-        return golden.add_mistakes(
+        return
+    # a name for a mistake is a hint: the grade stands without it
+    with contextlib.suppress(Exception):
+        golden.add_mistakes(
             exercise,
             against.seed,
             against.sets,
             failed,
             worker=_recorder(options, against.devices),
         )
-    except Exception:  # noqa: BLE001 - a name for a mistake is a hint: the grade stands without it
-        return False
 
 
 def forbidden_in(cells: list[Cell], forbidden: dict[str, list[str]]) -> dict[str, list[str]]:
