@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -224,7 +225,7 @@ def _write_outputs(
             + "); summary.html lists the closest pairs"
         )
     elif stats["similar_note"]:
-        console.print(f"[yellow]no similarity screen:[/] {stats['similar_note']}")
+        console.print(f"[yellow]no similarity screen:[/] {escape(stats['similar_note'])}")
     return 0
 
 
@@ -239,7 +240,11 @@ def _similarity(
 
     try:
         found = screen(exercise, out)
+        write_page(exercise, found, out / PAGE)
     except GraderError as exc:  # copydetect missing
         return [], str(exc)
-    write_page(exercise, found, out / PAGE)
-    return found.pairs, ""
+    except Exception as exc:  # noqa: BLE001 - an optional screen never costs the class's results
+        return [], f"the similarity screen failed ({type(exc).__name__}: {exc}); the grades stand"
+    # the pairs of this batch's students (the folder may hold records of students since removed)
+    here = {e.student.key for e in entries}
+    return [p for p in found.pairs if p["a"] in here and p["b"] in here], ""

@@ -96,7 +96,10 @@ def discover(root: Path, *, module: str) -> list[Student]:
         if existing is not found:  # the same student again: their files together
             existing.files += found.files
             existing.late = existing.late or found.late
-            existing.problem = existing.problem or found.problem
+            if found.folder is not None and found.problem:  # an empty folder says so
+                existing.problem = found.problem
+            else:
+                existing.problem = existing.problem or found.problem
     for student in students.values():
         _choose_file(student, module)
     return sorted(students.values(), key=lambda s: s.key)
