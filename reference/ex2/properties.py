@@ -97,7 +97,7 @@ def theta_recovered(value: Any, *, seed: int) -> tuple[bool, str]:
     # no number: hidden feedback says which part is off, never a value near θ* (a trained θ
     # that is almost right would show it to three digits)
     off = " and ".join(name for name, e in zip(("weight", "bias"), errors, strict=True) if e > THETA_TOLERANCE)
-    return False, f"the {off} after training {'are' if ' and ' in off else 'is'} more than {THETA_TOLERANCE} from the data's true θ*"
+    return False, f"the {off} {'are' if ' and ' in off else 'is'} more than {THETA_TOLERANCE} from the data's true θ*"
 
 
 def circles_accuracy(value: Any, *, seed: int) -> tuple[bool, str]:
