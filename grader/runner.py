@@ -75,6 +75,7 @@ class Observation:
         default_factory=list
     )  # the child's audit hooks: evidence for a human only
     finished: bool = False
+    out_of_time: bool = False  # the whole run's time limit ended it
     running_s: float = (
         0.0  # seconds from the tests' collection to their end: the submission's and tests' own time
     )
@@ -316,6 +317,7 @@ def _out_of_time(obs: Observation, seconds: float) -> None:
         if not run.ended and not run.failure:
             run.failure = f"not run: the whole submission ran out of time ({seconds:g} s)"
     obs.flags.append(f"timed out after {seconds:g} s in total")
+    obs.out_of_time = True
 
 
 class Launch:
