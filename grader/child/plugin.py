@@ -97,6 +97,7 @@ class ChildPlugin:
             set()
         )  # tests that sent a computed value (a mistake may differ there)
         self.ops: OpCounter | None = None
+        self.bare: set[str] = set()  # the tests that run without pytest's protocol
 
     def begin(self, job: dict[str, Any]) -> None:
         """Take the submission's half of the job (before its tests run)."""
@@ -168,6 +169,7 @@ class ChildPlugin:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.described = [self._describe(item) for item in session.items]
         self.items = list(session.items)
+        self.bare = {item.nodeid for item in session.items if _bare(item)}
         if self.hide_tests:  # the tests are imported: their files go before student code runs
             for path in self.paths:
                 path.unlink(missing_ok=True)
@@ -246,7 +248,7 @@ class ChildPlugin:
         self.emit({"t": "loaded", "errors": errors, "shimmed": sorted(shims.FINDER.used)})
 
     # -- fixtures -----------------------------------------------------------------------------
-    @pytest.fixture
+    @pytest.fixture(scope="session")
     def sub(self) -> Submission:
         return self.submission
 
@@ -254,36 +256,70 @@ class ChildPlugin:
     def check(self, request: pytest.FixtureRequest) -> Check:
         return Check(self.as_test or request.node.nodeid, self.emit)
 
-    @pytest.fixture
+    @pytest.fixture(scope="session")
     def seed(self) -> int:
         """The run's input seed: the public one in a student's self-check, the student's secret
         variant in the instructor's grade. Tests draw every input from it."""
         return int(self.job.get("seed", 0))
 
-    @pytest.fixture(autouse=True)
-    def _seeded(self, seed: int) -> Iterator[None]:
+    def reseed(self) -> None:
+        """Before each test's set-up: the same global state and seeds whatever ran before it."""
         self.reset_globals()  # grad mode, default dtype and device, anomaly, determinism, threads
-        self.manual_seed(
-            seed
-        )  # kept from before the submission loaded: its patches change nothing here
+        seed = int(self.job.get("seed", 0))
+        self.manual_seed(seed)  # kept from before the submission loaded: its patches change nothing
         random.seed(seed)
-        yield
 
     # -- running ------------------------------------------------------------------------------
-    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> bool | None:
+        """A test without skip marks or capture fixtures runs bare: set-up, call and tear-down
+        under one capture, no reports and no hooks (pytest's protocol costs more than most of
+        these tests). Any other test takes pytest's own protocol and the hooks below."""
+        if item.nodeid not in self.bare:
+            return None
+        self.begin_test(item.nodeid)
+        node: Any = item  # a pytest.Function
+        state = node.session._setupstate
+        capture = item.config.pluginmanager.getplugin("capturemanager")
+        capture.resume_global_capture()
+        try:
+            if not node._request:
+                node._initrequest()
+            if _phase("setup", lambda: self.set_up(state, item), self.current_error):
+                _phase("call", lambda: self.call(item), self.current_error)
+            _phase("teardown", lambda: state.teardown_exact(nextitem), self.current_error)
+        finally:
+            node._request = False
+            node.funcargs = None
+            capture.suspend_global_capture(in_=False)
+            out, err = capture.read_global_capture()
+        self.end_test(item.nodeid, (out + err)[:MAX_OUTPUT])
+        return True
+
+    def set_up(self, state: Any, item: pytest.Item) -> None:
+        self.reseed()
+        state.setup(item)
+
+    def begin_test(self, nodeid: str) -> None:
         self.current_error = {}
         self.emit({"t": "start", "id": nodeid})
         self.forbidden.reset()
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+    def call(self, item: pytest.Item) -> None:
+        with self.calling(item):
+            item.runtest()
+
+    @contextlib.contextmanager
+    def calling(self, item: pytest.Item) -> Iterator[None]:
+        """A test's call: what its code dispatches counted where it has `how` rules (a hint the
+        parent weighs), and its first error kept in one line."""
         counter = OpCounter() if item.get_closest_marker("how") is not None else None
         self.ops = counter
         try:
-            if counter is None:
-                return (yield)
-            with counter:  # what the test's code dispatches: a hint the parent weighs
-                return (yield)
+            with counter if counter is not None else contextlib.nullcontext():
+                yield
         except BaseException as exc:
             if not self.current_error:
                 self.current_error = {
@@ -292,23 +328,38 @@ class ChildPlugin:
                 }
             raise
 
+    def end_test(self, nodeid: str, output: str) -> None:
+        self._send_audit()
+        self.emit(
+            {
+                "t": "end",
+                "id": nodeid,
+                "forbidden": self.forbidden.called(),
+                "output": output,
+                **self.current_error,
+                **({"ops": self.ops.counts} if self.ops is not None else {}),
+            }
+        )
+        self.ops = None
+
+    # pytest's own protocol, for a test with skip marks or capture fixtures
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self.begin_test(nodeid)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.reseed()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        with self.calling(item):
+            return (yield)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.failed and not self.current_error:
             self.current_error = {"error": f"test {report.when} failed", "where": ""}
         if report.when == "teardown":
-            output = (report.capstdout + report.capstderr)[:MAX_OUTPUT]
-            self._send_audit()
-            self.emit(
-                {
-                    "t": "end",
-                    "id": report.nodeid,
-                    "forbidden": self.forbidden.called(),
-                    "output": output,
-                    **self.current_error,
-                    **({"ops": self.ops.counts} if self.ops is not None else {}),
-                }
-            )
-            self.ops = None
+            self.end_test(report.nodeid, (report.capstdout + report.capstderr)[:MAX_OUTPUT])
 
     def _send_audit(self) -> None:
         if events := self.auditor.take():
@@ -345,6 +396,7 @@ class ChildPlugin:
                     self.as_test = f"{MUTANT}{mutant['id']}/{item.nodeid}"
                     self.current_error = {}
                     self.emit({"t": "start", "id": self.as_test})
+                    self.reseed()
                     _run_quietly(item)
                     self.emit(
                         {
@@ -402,6 +454,38 @@ def _run_quietly(item: pytest.Item) -> None:
             state.teardown_exact(None)
         node._request = False
         node.funcargs = None
+
+
+_SKIP_MARKS = ("skip", "skipif", "xfail")
+_CAPTURE_FIXTURES = ("capsys", "capsysbinary", "capfd", "capfdbinary", "capteesys")
+
+
+def _bare(item: pytest.Item) -> bool:
+    """Whether `item` can run without pytest's protocol: a plain test function, with no mark the
+    protocol's hooks read (skip, xfail) and no fixture that needs them (output capture)."""
+    fixtures = getattr(item, "fixturenames", None)
+    return (
+        isinstance(item, pytest.Function)
+        and fixtures is not None
+        and all(item.get_closest_marker(name) is None for name in _SKIP_MARKS)
+        and not set(fixtures) & set(_CAPTURE_FIXTURES)
+    )
+
+
+def _phase(when: str, action: Callable[[], object], error: dict[str, str]) -> bool:
+    """One phase of a bare test, failing the way pytest's protocol fails it: an exception is the
+    test's failure (an outcome of pytest's skip is not), Ctrl-C and `pytest.exit` end the run."""
+    try:
+        action()
+    except (KeyboardInterrupt, pytest.exit.Exception):
+        raise
+    except pytest.skip.Exception:
+        return False
+    except BaseException:  # noqa: BLE001 - the test's failure, whatever the submission raised
+        if not error:
+            error.update({"error": f"test {when} failed", "where": ""})
+        return False
+    return True
 
 
 def _tags(item: pytest.Item) -> list[str]:
