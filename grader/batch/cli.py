@@ -24,6 +24,7 @@ from grader.batch.run import Batch, Entry, summary_rows, write_atomic
 from grader.exercise import Exercise, find_exercise
 from grader.grading import Options
 from grader.reports import classbook
+from grader.similar import cli as similar_cli
 from grader.similar.cli import PAGE, STANDS_OUT
 
 
@@ -158,6 +159,7 @@ def _run_with_progress(batch: Batch, students: list, console: Console) -> list[E
         TimeRemainingColumn(),
     ]
     reused = 0
+    read_ahead = similar_cli.read_ahead(batch.exercise)  # the screen's reading, while grading
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("grading", total=len(students), failures=0, reused=0)
 
@@ -166,6 +168,8 @@ def _run_with_progress(batch: Batch, students: list, console: Console) -> list[E
             failures += entry.status != "graded"
             reused += entry.reused
             progress.update(task, advance=1, failures=failures, reused=reused)
+            if entry.status == "graded" and entry.result is not None and entry.result.source:
+                read_ahead(entry.result.source)
 
         try:
             return batch.run(students, done)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,30 @@ class Screen:
     seconds: float
 
 
+def class_code(exercise: Exercise) -> tuple[list[str], str | None]:
+    """The graded functions, in order, and the stub's code (whatever a student left of it is
+    not theirs)."""
+    config = exercise.config
+    graded = [f for part in config.parts for f in part.functions]
+    stub_path = exercise.public_dir / f"{config.module}.py"
+    return graded, stub_path.read_text(encoding="utf-8") if stub_path.is_file() else None
+
+
+def read_ahead(exercise: Exercise) -> Callable[[str], None]:
+    """What `grade batch` calls with each student's kept code as they are graded: their functions
+    read and fingerprinted then, while the class is graded, rather than all after it. Never
+    raises (the screen reads again what was not read here, and says what it lacks)."""
+    graded, stub = class_code(exercise)
+
+    def read(source: str) -> None:
+        with contextlib.suppress(Exception):
+            from grader.similar import code
+
+            code.written(source, tuple(graded), stub)
+
+    return read
+
+
 def screen(exercise: Exercise, results: Path, *, top: int = TOP) -> Screen:
     """Read the class, score every pair, gather the evidence of the `top` pairs."""
     import numpy as np
@@ -117,10 +143,7 @@ def screen(exercise: Exercise, results: Path, *, top: int = TOP) -> Screen:
     students = read_class(results, module=exercise.config.module)
     if len(students) < 2:
         raise GraderError(f"{results}: {len(students)} graded student(s), nothing to compare")
-    config = exercise.config
-    graded = [f for part in config.parts for f in part.functions]
-    stub_path = exercise.public_dir / f"{config.module}.py"
-    stub = stub_path.read_text(encoding="utf-8") if stub_path.is_file() else None
+    graded, stub = class_code(exercise)
     codes = code.index_class([s.source for s in students], graded, stub)
     acts = behaviour.index_class([s.outputs for s in students], [s.variant for s in students])
     c, b = codes.similarity(), acts.similarity()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,7 +104,8 @@ def normalise(
     while queue and len(parts) < 8:
         current = queue.pop(0)
         current = current if current is node else copy.deepcopy(current)
-        for name in sorted(_names_used(current) & set(helpers) - seen):
+        used = _strip(current)
+        for name in sorted(used & set(helpers) - seen):
             seen.add(name)
             queue.append(helpers[name])
         body = _body(current)
@@ -112,14 +114,14 @@ def normalise(
     return "\n".join(parts)
 
 
-def _names_used(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-
-
-def _body(node: ast.stmt) -> ast.Module:
-    """What follows the signature: the statements (a lambda's expression), docstrings removed."""
+def _strip(node: ast.stmt) -> set[str]:
+    """Docstrings and annotations removed from `node` and every definition in it, in one walk;
+    the names it uses (the helpers it may call among them)."""
+    used: set[str] = set()
     for inner in ast.walk(node):
-        if isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        if isinstance(inner, ast.Name):
+            used.add(inner.id)
+        elif isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             body = inner.body
             if (
                 body
@@ -128,12 +130,19 @@ def _body(node: ast.stmt) -> ast.Module:
                 and isinstance(body[0].value.value, str)
             ):
                 inner.body = body[1:] or [ast.Pass()]
-        if isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef):
-            inner.returns = None
-            for arg in [*inner.args.posonlyargs, *inner.args.args, *inner.args.kwonlyargs]:
-                arg.annotation = None
-        if isinstance(inner, ast.AnnAssign):
+            if not isinstance(inner, ast.ClassDef):
+                inner.returns = None  # (already queued: the names in it are seen)
+                for arg in [*inner.args.posonlyargs, *inner.args.args, *inner.args.kwonlyargs]:
+                    if arg.annotation is not None:  # (not queued yet: its names are taken here)
+                        used |= {n.id for n in ast.walk(arg.annotation) if isinstance(n, ast.Name)}
+                        arg.annotation = None
+        elif isinstance(inner, ast.AnnAssign):
             inner.annotation = ast.Name("_")
+    return used
+
+
+def _body(node: ast.stmt) -> ast.Module:
+    """What follows the signature: the statements (a lambda's expression)."""
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
         return ast.Module(body=node.body, type_ignores=[])
     if isinstance(node, ast.Assign):
@@ -271,15 +280,28 @@ def _shared(
     return shared
 
 
-def index_class(sources: list[str | None], graded: list[str], stub: str | None) -> CodeIndex:
-    """Fingerprint every student's graded functions; weigh each fingerprint by its rarity."""
-    wanted = set(graded)
-    stub_functions = functions_of(stub, wanted) if stub else {}
+@functools.lru_cache(maxsize=8)
+def _stub(stub: str | None, graded: tuple[str, ...]) -> tuple[dict[str, Function], dict[str, Any]]:
+    """The stub's graded functions, and the fingerprints of each (boilerplate to every student)."""
+    stub_functions = functions_of(stub, set(graded)) if stub else {}
     boiler = {
         name: np.array(sorted(fingerprint(f.normal)), dtype=np.int64)
         for name, f in stub_functions.items()
     }
-    students = [_written_functions(text, wanted, stub_functions, boiler) for text in sources]
+    return stub_functions, boiler
+
+
+@functools.cache
+def written(text: str | None, graded: tuple[str, ...], stub: str | None) -> dict[str, Function]:
+    """One student's graded functions, fingerprinted; kept for the process, so that `grade batch`
+    reads each student as they are graded and its screen, after the class, reads none again."""
+    stub_functions, boiler = _stub(stub, graded)
+    return _written_functions(text, set(graded), stub_functions, boiler)
+
+
+def index_class(sources: list[str | None], graded: list[str], stub: str | None) -> CodeIndex:
+    """Fingerprint every student's graded functions; weigh each fingerprint by its rarity."""
+    students = [written(text, tuple(graded), stub) for text in sources]
     n = len(students)
     cap = max(4, n // 5)  # held by more than a fifth of the class: the course's idiom, not a copy
     holders = _holders(students)
