@@ -26,7 +26,7 @@ from grader.submission import Cell
 from grader.wire import decode
 
 if TYPE_CHECKING:
-    from grader.pool import WarmWorker
+    from grader.pool import Warm
 
 RECORD_DEVICES = ["cpu", "meta"]
 FORMAT = 2  # 2: the catalogue's mistakes beside the values (`wrong`), uses, how, ops, derived
@@ -101,7 +101,7 @@ def record_groups(
     groups: list[str],
     *,
     seed: int = 0,
-    worker: WarmWorker | None = None,
+    worker: Warm | None = None,
     mistakes: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """The golden documents of `groups` at `seed`, from one trusted run of the reference (in a
@@ -141,7 +141,7 @@ def _reference_run(
     groups: list[str],
     seed: int,
     named: list[dict[str, str]],
-    worker: WarmWorker | None,
+    worker: Warm | None,
     *,
     skip: list[str] | None = None,
 ) -> Observation:
@@ -364,7 +364,7 @@ def variant_cache_path(exercise: Exercise, group: str, seed: int) -> Path:
     )
 
 
-def variant(exercise: Exercise, seed: int, *, worker: WarmWorker | None = None) -> list[GoldenSet]:
+def variant(exercise: Exercise, seed: int, *, worker: Warm | None = None) -> list[GoldenSet]:
     """The public and hidden golden values for inputs drawn from `seed` (a grading variant),
     recorded from the reference in one trusted run if not cached yet. They never leave `reference/`."""
     paths = {group: variant_cache_path(exercise, group, seed) for group in ("public", "hidden")}
@@ -373,7 +373,7 @@ def variant(exercise: Exercise, seed: int, *, worker: WarmWorker | None = None) 
 
 
 def _variant(
-    exercise: Exercise, seed: int, paths: dict[str, Path], worker: WarmWorker | None
+    exercise: Exercise, seed: int, paths: dict[str, Path], worker: Warm | None
 ) -> list[GoldenSet]:
     sets = {}
     for group, path in paths.items():
@@ -404,7 +404,7 @@ def add_mistakes(
     sets: list[GoldenSet],
     functions: set[str],
     *,
-    worker: WarmWorker | None,
+    worker: Warm | None,
 ) -> None:
     """Record, beside variant `seed`'s values, the named mistakes of those of `functions` whose
     mistakes it lacks (a student failed them): in memory and in the variant's files. A run that

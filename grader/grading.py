@@ -34,7 +34,7 @@ from grader.submission import Cell, Submission, first_code_line, load_submission
 if TYPE_CHECKING:
     from grader.golden import GoldenSet
     from grader.judge import Judge
-    from grader.pool import WarmWorker
+    from grader.pool import Warm
     from grader.variants import Variant
 
 
@@ -63,9 +63,7 @@ class Options:
     namespaces: bool = True
     scratch_base: Path | None = None
     run_all_cells: bool = False  # notebooks: run demo cells too, not only definitions
-    worker: WarmWorker | None = (
-        None  # a warm worker (batch): fork from it instead of starting Python
-    )
+    worker: Warm | None = None  # a warm worker (batch): fork from it instead of starting Python
     seed: int | None = (
         None  # the run's input seed, overriding the student's variant (tests, audits)
     )
@@ -226,7 +224,7 @@ def _against(exercise: Exercise, path: Path, options: Options, *, hidden: bool) 
     return _Against(devices, available, variant, seed, sets, judge)
 
 
-def _recorder(options: Options, devices: list[str]) -> WarmWorker | None:
+def _recorder(options: Options, devices: list[str]) -> Warm | None:
     """The warm worker to record golden values in, where it runs the devices they are recorded on."""
     from grader.golden import RECORD_DEVICES
 

@@ -25,6 +25,7 @@ import array
 import contextlib
 import json
 import os
+import queue
 import selectors
 import shutil
 import signal
@@ -289,6 +290,54 @@ class WarmWorker:
 
     def _fork_with_fd(self, attempt: dict[str, Any]) -> Child:
         return self.fork(attempt)
+
+
+class PoolClosed(Exception):
+    """The pool was closed (the batch is stopping) while a run waited for a worker."""
+
+
+class WarmPool:
+    """A batch's warm workers, shared by its grading threads: a run takes whichever worker is
+    free for as long as its children run, and no longer. Reading a submission, judging it and
+    writing its grade need no worker, so with more grading threads than workers those steps of
+    one student overlap the runs of others, and no worker waits on the parent."""
+
+    def __init__(self, workers: list[WarmWorker]) -> None:
+        self.sandbox = workers[0].sandbox  # one sandbox for all: what a result says protected it
+        self.size = len(workers)
+        self.closed = False
+        self.lock = threading.Lock()  # a worker is either back in `free` or closed, never lost
+        self.free: queue.Queue[WarmWorker | None] = queue.Queue()
+        for worker in workers:
+            self.free.put(worker)
+
+    def run(self, job: dict[str, Any]) -> Observation:
+        worker = self.free.get()
+        if worker is None or self.closed:
+            self.free.put(None)  # every other waiting run learns it too
+            raise PoolClosed("the batch is stopping")
+        try:
+            return worker.run(job)
+        finally:
+            with self.lock:
+                if self.closed:
+                    worker.close()
+                else:
+                    self.free.put(worker)
+
+    def close(self) -> None:
+        """Stop every free worker; one still running a child stops when that run returns, and
+        runs waiting for a worker get none."""
+        with self.lock:
+            self.closed = True
+            while not self.free.empty():
+                worker = self.free.get()
+                if worker is not None:
+                    worker.close()
+            self.free.put(None)
+
+
+Warm = WarmWorker | WarmPool  # what a grade forks its children from: one worker, or any free one
 
 
 class WarmChild(Child):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, SUBMISSIONS
 
 from grader.grading import Options, grade, run_limits, secret_folders
-from grader.pool import WarmWorker
+from grader.pool import PoolClosed, WarmPool, WarmWorker
 from grader.result import Status
 from grader.sandbox import Sandbox
 
@@ -107,3 +109,40 @@ def test_a_worker_collects_again_when_the_tests_change(ex2, worker, monkeypatch)
         assert result.score == result.graded_max_score == (100 if hidden else 60)
     groups = [{entry["id"].split("/")[0] for entry in obs.collected} for obs in seen]
     assert groups == [{"public"}, {"public", "hidden"}, {"public"}]
+
+
+def test_a_pool_lends_a_worker_for_each_run_and_closes_after_the_last(ex2, tmp_path):
+    """A batch's grading threads share its warm workers run by run: three grades at once through
+    one worker all come out right. Closed while a run holds the worker, the pool lets that run
+    finish, then closes the worker; a run that asks after that gets none."""
+    options = Options(devices=["cpu", "meta"], test_timeout=3)
+    one = WarmWorker(
+        Sandbox(hide=secret_folders(ex2, SUBMISSIONS / "x.py", options)), run_limits(ex2, options)
+    )
+    pool = WarmPool([one])
+
+    def grade_(path: Path):
+        return grade(ex2, path, Options(devices=["cpu", "meta"], worker=pool, hidden=False))
+
+    names = ["alternative.py", "bug_relu.py", "alternative.py"]
+    with ThreadPoolExecutor(max_workers=3) as threads:
+        results = list(threads.map(grade_, [SUBMISSIONS / n for n in names]))
+    assert all(t.status is Status.passed for r in results[::2] for t in r.tests)
+    failed = {t.tags[0] for t in results[1].tests if t.status is Status.failed}
+    assert failed == {"relu"}
+
+    slow = tmp_path / "slow.py"
+    slow.write_text(
+        (ROOT / "reference/ex2/solution.py").read_text() + "\nimport time\ntime.sleep(2)\n"
+    )
+    with ThreadPoolExecutor(max_workers=1) as threads:
+        running = threads.submit(grade_, slow)
+        deadline = time.monotonic() + 60
+        while not pool.free.empty() and time.monotonic() < deadline:  # the run holds the worker
+            time.sleep(0.05)
+        pool.close()
+        with pytest.raises(PoolClosed):
+            grade_(SUBMISSIONS / "alternative.py")
+        # the run it closed under ended as it would have
+        assert all(t.status is Status.passed for t in running.result().tests)
+    assert not one.alive()

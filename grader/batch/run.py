@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import os
-import queue
 import tempfile
 import threading
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from grader.batch.discover import (
 )
 from grader.exercise import Exercise
 from grader.grading import Options, grade, run_limits, secret_folders
-from grader.pool import WarmWorker
+from grader.pool import PoolClosed, WarmPool, WarmWorker
 from grader.result import GradeResult
 from grader.sandbox import Sandbox
 
@@ -168,7 +167,7 @@ class Batch:
         self.stop = threading.Event()
         self.warm = warm
         self.closed = False
-        self.workers: queue.Queue[WarmWorker] = queue.Queue()
+        self.pool: WarmPool | None = None
 
     def _start_workers(self, any_submission: Path) -> None:
         """One warm worker a job slot, sandboxed once with everything secret of the whole batch hidden."""
@@ -178,23 +177,21 @@ class Batch:
             namespaces=options.namespaces,
         )
         limits = run_limits(self.exercise, options)
+        workers = []
         for _ in range(self.jobs):
             worker = WarmWorker(sandbox, limits, scratch_base=options.scratch_base)
-            with contextlib.suppress(
-                Exception
-            ):  # booting while the parent imports torch; a worker that
-                worker.launch()  # cannot start says why when first used, for that student
-            self.workers.put(worker)
+            # booting while the parent imports torch; a worker that cannot start says why when
+            # first used, for that student
+            with contextlib.suppress(Exception):
+                worker.launch()
+            workers.append(worker)
+        self.pool = WarmPool(workers)
 
     def close(self) -> None:
         """Stop every worker (and so every child); threads still waiting for one get none."""
         self.closed = True
-        while not self.workers.empty():
-            worker = self.workers.get()
-            if worker is not None:
-                worker.close()
-        for _ in range(self.jobs):
-            self.workers.put(None)  # type: ignore[arg-type]
+        if self.pool is not None:
+            self.pool.close()
 
     def students(self, source: Path, workdir: Path) -> list[Student]:
         root = (
@@ -258,23 +255,17 @@ class Batch:
             )
             status = "not a submission"
         elif self.warm:
-            worker = self.workers.get()
-            if worker is None or self.closed:
+            if self.pool is None or self.closed:
                 return Entry(student, "interrupted", None)
+            options = {**self._options().__dict__, "worker": self.pool}
             try:
                 result = grade(
                     self.exercise,
                     student.path,
-                    Options(
-                        **{
-                            **self._options().__dict__,
-                            "worker": worker,
-                            "student": identity_of(student),
-                        }
-                    ),
+                    Options(**{**options, "student": identity_of(student)}),
                 )
-            finally:
-                self.workers.put(worker)
+            except PoolClosed:
+                return Entry(student, "interrupted", None)
             status = "unusable" if result.error_kind == "unreadable" else "graded"
         else:
             result = grade(
@@ -297,14 +288,16 @@ class Batch:
 
     def run(self, students: list[Student], on_done: Callable[[Entry], None]) -> list[Entry]:
         entries: list[Entry] = []
-        if self.warm and self.workers.empty():
+        if self.warm and self.pool is None:
             self._start_workers(next((s.path for s in students if s.path), self.out))
-        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="grade") as pool:
+        # twice as many grading threads as workers: a student is read and judged while others run
+        threads = self.jobs * 2 if self.warm else self.jobs
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grade") as pool:
             pending: set[Future[Entry]] = set()
             queue = list(students)
             try:
                 while queue or pending:
-                    while queue and len(pending) < self.jobs * 2:
+                    while queue and len(pending) < threads * 2:
                         pending.add(pool.submit(self.grade_one, queue.pop(0)))
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
