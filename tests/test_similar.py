@@ -240,6 +240,32 @@ def test_shared_wrong_values_weigh_by_rarity_across_variants() -> None:
 
 
 @pytest.mark.slow
+def test_the_same_class_scores_the_same_in_every_run(screened: Screened, tmp_path: Path) -> None:
+    """Fingerprints do not depend on the process: the screen run again, and the batch's own
+    screen (in the summary), give every pair the same scores."""
+    again = grade_cli(
+        "similar", "ex2", str(screened.results), "--json", str(tmp_path / "again.json"),
+        "--out", str(tmp_path / "again.html"), "--top", "0", tmp=tmp_path,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))["pairs"] == (
+        screened.pairs
+    )
+    section = screened.summary.split("<h2>Similar pairs</h2>")[1].split("<h2>")[0]
+    shown = [
+        (
+            frozenset(re.findall(r"<a href='#([^']+)'>", row)),
+            re.findall(r"class=num>([\d.]+)<", row),
+        )
+        for row in section.split("<tr>")[2:]
+    ]
+    expected = [
+        (frozenset((p["a"], p["b"])), [f"{p[k]:.2f}" for k in ("score", "code", "behaviour")])
+        for p in screened.pairs[:5]
+    ]
+    assert shown == expected
+
+
 def test_the_batch_summary_shows_the_closest_pairs_and_links_their_evidence(
     screened: Screened,
 ) -> None:

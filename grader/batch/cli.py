@@ -245,7 +245,7 @@ def _similarity(
     try:
         found = screen(exercise, out)
         write_page(exercise, found, out / PAGE)
-    except GraderError as exc:  # copydetect missing
+    except GraderError as exc:  # the screen's own word on the folder
         return [], str(exc)
     except Exception as exc:  # noqa: BLE001 - an optional screen never costs the class's results
         return [], f"the similarity screen failed ({type(exc).__name__}: {exc}); the grades stand"

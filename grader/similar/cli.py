@@ -130,12 +130,6 @@ def screen(exercise: Exercise, results: Path, *, top: int = TOP) -> Screen:
     """Read the class, score every pair, gather the evidence of the `top` pairs."""
     import numpy as np
 
-    try:
-        import copydetect.utils  # noqa: F401
-    except ImportError:
-        raise GraderError(
-            "grade similar needs copydetect: pip install 'grader[similar]' (or copydetect)"
-        ) from None
     from grader.similar import behaviour, code
     from grader.similar.page import PairView
 

@@ -4,7 +4,7 @@ Each graded function (or class) is read with `ast`, so comments and formatting a
 docstrings and signature are dropped (the stub's text, not the student's); its local names are
 renamed in order of first use (`v0`, `v1`, ...), import aliases spelled out (`F` ->
 `torch.nn.functional`), and the module-level helpers it calls appended. The normalised text is
-fingerprinted with copydetect's winnowing, the stub's own fingerprints removed as boilerplate.
+fingerprinted by winnowing, the stub's own fingerprints removed as boilerplate.
 Functions are compared name by name, so reordering them changes nothing, and a `.py` moved into a
 notebook reads the same. A fingerprint counts by how rare it is in the class (log N/df): what
 every student writes (`return v0.sum()`) weighs nothing.
@@ -18,7 +18,6 @@ import copy
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -28,6 +27,7 @@ from grader.similar.sources import cells_of
 K = 16  # characters of normalised code in a fingerprint's k-gram
 WINDOW = 4  # winnowing window: any match of K + WINDOW - 1 characters is found
 PRIOR = 3  # rare fingerprints' worth added to what a pair is measured against
+_BASE = np.uint64(0x100000001B3)  # the k-gram polynomial's base (FNV's 64-bit prime)
 _BUILTINS = frozenset(dir(builtins)) | {"self", "cls"}
 
 
@@ -183,14 +183,26 @@ class _Renamer(ast.NodeTransformer):
         return node
 
 
-def fingerprint(text: str, boilerplate: Any = None) -> set[int]:
-    """copydetect's winnowed k-gram hashes of `text`, less the boilerplate ones."""
-    from copydetect.utils import get_document_fingerprints
-
+def fingerprint(text: str, boilerplate: frozenset[int] = frozenset()) -> set[int]:
+    """The winnowed k-gram hashes of `text` (Schleimer, Wilkerson and Aiken, "Winnowing", 2003:
+    the smallest hash of every WINDOW consecutive k-grams of K characters), less the boilerplate
+    ones. The hash is the same in every process: a polynomial one of the k-gram's code points,
+    mixed by splitmix64's finaliser (Python's `hash` of a str is salted per process, and a screen
+    run twice would score the same pair differently)."""
     if len(text) < K:
         return set()
-    hashes, _ = get_document_fingerprints(text, K, WINDOW, boilerplate)
-    return {int(h) for h in hashes}
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    n = len(codes) - K + 1
+    hashes = np.zeros(n, dtype=np.uint64)
+    for j in range(K):  # (uint64 arithmetic wraps: the polynomial is taken modulo 2**64)
+        hashes = hashes * _BASE + codes[j : j + n]
+    hashes ^= hashes >> np.uint64(30)
+    hashes *= np.uint64(0xBF58476D1CE4E5B9)
+    hashes ^= hashes >> np.uint64(27)
+    hashes *= np.uint64(0x94D049BB133111EB)
+    hashes ^= hashes >> np.uint64(31)
+    windows = np.lib.stride_tricks.sliding_window_view(hashes, min(WINDOW, n))
+    return set(windows.min(axis=1).tolist()) - boilerplate
 
 
 @dataclass
@@ -232,7 +244,7 @@ def _written_functions(
     text: str | None,
     wanted: set[str],
     stub_functions: dict[str, Function],
-    boiler: dict[str, np.ndarray],
+    boiler: dict[str, frozenset[int]],
 ) -> dict[str, Function]:
     """One student's graded functions, fingerprinted without the stub's boilerplate; a function
     left as the stub wrote it is not theirs and is left out."""
@@ -242,7 +254,7 @@ def _written_functions(
         if stub_f is not None and f.normal == stub_f.normal:
             del mine[name]  # the untouched stub: nothing written
             continue
-        f.hashes = fingerprint(f.normal, boiler.get(name))
+        f.hashes = fingerprint(f.normal, boiler.get(name, frozenset()))
     return mine
 
 
@@ -281,13 +293,12 @@ def _shared(
 
 
 @functools.lru_cache(maxsize=8)
-def _stub(stub: str | None, graded: tuple[str, ...]) -> tuple[dict[str, Function], dict[str, Any]]:
+def _stub(
+    stub: str | None, graded: tuple[str, ...]
+) -> tuple[dict[str, Function], dict[str, frozenset[int]]]:
     """The stub's graded functions, and the fingerprints of each (boilerplate to every student)."""
     stub_functions = functions_of(stub, set(graded)) if stub else {}
-    boiler = {
-        name: np.array(sorted(fingerprint(f.normal)), dtype=np.int64)
-        for name, f in stub_functions.items()
-    }
+    boiler = {name: frozenset(fingerprint(f.normal)) for name, f in stub_functions.items()}
     return stub_functions, boiler
 
 
