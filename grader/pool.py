@@ -5,7 +5,8 @@ A fork from a warm worker costs milliseconds where a fresh interpreter costs ove
 its child starts where pytest has collected the tests; the sandbox is the worker's, set up once,
 and every child inherits it. See `grader/child/worker.py` for what runs inside. The parent still
 owns every clock: it asks the worker to kill a child that overruns, and destroys the worker (and
-its namespace) if the worker does not answer.
+its namespace) if the worker does not answer. A batch shares its workers through a `WarmPool`: a
+grade takes whichever is free for its children's run only.
 
 A correct submission's grade never depends on what ran before it on the same worker:
 - each child gets pipes of its own (results, output), made here for its fork and handed to the
