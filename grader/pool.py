@@ -305,7 +305,6 @@ class WarmPool:
 
     def __init__(self, workers: list[WarmWorker]) -> None:
         self.sandbox = workers[0].sandbox  # one sandbox for all: what a result says protected it
-        self.size = len(workers)
         self.closed = False
         self.lock = threading.Lock()  # a worker is either back in `free` or closed, never lost
         self.free: queue.Queue[WarmWorker | None] = queue.Queue()

@@ -47,6 +47,7 @@ from grader.batch.discover import Student
 from grader.batch.run import Batch, Entry, identity_of
 from grader.exercise import Exercise
 from grader.grading import Options
+from grader.pool import WarmPool, WarmWorker
 from grader.result import GradeResult
 
 PLUGIN = "grader"
@@ -141,11 +142,10 @@ class GraderPlugin(WorkerPlugin):
         self.settings, self.blob = settings, blob
         self.exercise: Exercise | None = None
         self.root: Path | None = None
-        self.workers: queue.Queue[Any] | None = None  # made on the worker (a queue does not pickle)
+        self.pool: WarmPool | None = None  # made on the worker (its queue does not pickle)
         self.address = ""
 
     def setup(self, worker: Any) -> None:
-        from grader.pool import WarmWorker
         from grader.sandbox import Sandbox
 
         local = Path(worker.local_directory)
@@ -171,17 +171,18 @@ class GraderPlugin(WorkerPlugin):
             namespaces=options.namespaces,
         )
         limits = run_limits(self.exercise, options)
-        self.workers = queue.Queue()
+        workers = []
         for _ in range(max(1, int(worker.state.nthreads))):
             warm = WarmWorker(sandbox, limits, scratch_base=options.scratch_base)
             with contextlib.suppress(Exception):  # one that cannot start says why when used
                 warm.launch()
-            self.workers.put(warm)
+            workers.append(warm)
+        self.pool = WarmPool(workers)
         threading.Thread(target=_preload, daemon=True).start()
 
     def teardown(self, worker: Any) -> None:
-        while self.workers is not None and not self.workers.empty():
-            self.workers.get().close()
+        if self.pool is not None:
+            self.pool.close()
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -202,17 +203,12 @@ class GraderPlugin(WorkerPlugin):
     def grade(self, job: Job) -> Outcome:
         from grader.grading import grade
 
-        assert self.exercise is not None and self.root is not None and self.workers is not None
+        assert self.exercise is not None and self.root is not None and self.pool is not None
         folder = self.root / "in" / uuid.uuid4().hex
         try:
             path = _stage(folder, job)
-            warm = self.workers.get()
-            try:
-                options = Options(**{**self.options().__dict__, "worker": warm})
-                options.student = job["student"]
-                result = grade(self.exercise, path, options)
-            finally:
-                self.workers.put(warm)
+            options = {"worker": self.pool, "student": job["student"]}
+            result = grade(self.exercise, path, Options(**{**self.options().__dict__, **options}))
             text = result.model_dump_json()
             # the result names the submission as the client has it, not its copy here
             text = text.replace(_json_text(str(path)), _json_text(job["origin"]))
