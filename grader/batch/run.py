@@ -257,12 +257,10 @@ class Batch:
         elif self.warm:
             if self.pool is None or self.closed:
                 return Entry(student, "interrupted", None)
-            options = {**self._options().__dict__, "worker": self.pool}
+            options = {"worker": self.pool, "student": identity_of(student)}
             try:
                 result = grade(
-                    self.exercise,
-                    student.path,
-                    Options(**{**options, "student": identity_of(student)}),
+                    self.exercise, student.path, Options(**{**self._options().__dict__, **options})
                 )
             except PoolClosed:
                 return Entry(student, "interrupted", None)

@@ -321,11 +321,10 @@ class ChildPlugin:
             with counter if counter is not None else contextlib.nullcontext():
                 yield
         except BaseException as exc:
-            if not self.current_error:
-                self.current_error = {
-                    "error": first_line(exc),
-                    "where": student_location(exc, self.labels),
-                }
+            if not self.current_error:  # (filled in place: a bare test's phase reads this dict)
+                self.current_error.update(
+                    error=first_line(exc), where=student_location(exc, self.labels)
+                )
             raise
 
     def end_test(self, nodeid: str, output: str) -> None:

@@ -115,12 +115,12 @@ def read_ahead(exercise: Exercise) -> Callable[[str], None]:
     """What `grade batch` calls with each student's kept code as they are graded: their functions
     read and fingerprinted then, while the class is graded, rather than all after it. Never
     raises (the screen reads again what was not read here, and says what it lacks)."""
+    from grader.similar import code
+
     graded, stub = class_code(exercise)
 
     def read(source: str) -> None:
         with contextlib.suppress(Exception):
-            from grader.similar import code
-
             code.written(source, tuple(graded), stub)
 
     return read
