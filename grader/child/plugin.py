@@ -480,7 +480,10 @@ def _phase(when: str, action: Callable[[], object], error: dict[str, str]) -> bo
         raise
     except pytest.skip.Exception:
         return False
-    except BaseException:  # noqa: BLE001 - the test's failure, whatever the submission raised
+    except BaseException as exc:  # noqa: BLE001 - the test's failure, whatever the submission raised
+        # its frames go with it: what the test's code held (a memory bomb's list) is freed now,
+        # not at a garbage collection the next test may not reach
+        traceback.clear_frames(exc.__traceback__)
         if not error:
             error.update({"error": f"test {when} failed", "where": ""})
         return False
